@@ -1,0 +1,46 @@
+# Two commands matter: `make run` (execute every lesson, write build/report.md) and `make test`.
+# Both create .venv on first use. Without make: `python -m course_utils run|test` in an env where
+# `pip install -e ".[dev]"` was done.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch builds for a fresh .venv. Already have a working torch? `make run TORCH_PINS= VENV_FLAGS=--system-site-packages`
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+VENV_FLAGS ?=
+PROFILE ?= auto
+PYTEST_ARGS ?=
+
+.PHONY: run test lab clean clean-notebooks student doctor bench venv
+
+venv: $(VENV)/.ready
+
+$(VENV)/.ready: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install $(TORCH_PINS)
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+run: venv
+	$(PY) -m course_utils run --profile $(PROFILE)
+
+test: venv
+	$(PY) -m course_utils test $(PYTEST_ARGS)
+
+lab: venv
+	$(PY) -m course_utils lab
+
+doctor: venv
+	$(PY) -m course_utils doctor
+
+student: venv
+	$(PY) -m course_utils student
+
+bench: venv
+	$(PY) benchmarks/bench_fit.py
+
+clean-notebooks: venv
+	$(PY) -m course_utils nb sync
+
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

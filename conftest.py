@@ -1,0 +1,15 @@
+"""Test-run environment, set before any kernel starts (nbval and papermill kernels inherit it).
+
+Notebooks run in the smoke profile, offline, with the data cache and all outputs under build/, so a
+test run leaves nothing else behind.
+"""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+os.environ["COURSE_PROFILE"] = "smoke"
+os.environ["COURSE_OFFLINE"] = "1"
+os.environ.setdefault("COURSE_DATA", str(ROOT / "build" / "test-data"))
+os.environ.setdefault("COURSE_BUILD", str(ROOT / "build" / "test"))
+# Plots render off-screen in kernels started by the tests.
+os.environ["MPLBACKEND"] = "Agg"

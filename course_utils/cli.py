@@ -1,0 +1,111 @@
+"""The ``course`` command (also ``python -m course_utils``): what the Makefile runs, usable without make.
+
+    course run [--profile auto] [--only 00 01]   execute lessons, write build/report.md
+    course test [PYTEST ARGS]                     run the test suite
+    course doctor                                 check the installation and say what to fix
+    course lab                                    JupyterLab on notebooks/
+    course nb clean|sync|refresh [NOTEBOOKS]      keep notebooks clean / badges synced / outputs fresh
+Other topics add their own commands (``course data``, ``course student``, ``course grade``) through a
+``register(subparsers)`` function in their ``cli`` module.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+# Modules that add subcommands; a topic that is not installed yet is skipped.
+_COMMAND_MODULES = ("course_utils.data.cli", "course_utils.grading.cli", "course_utils.train.cli")
+
+
+def _cmd_run(args) -> int:
+    from .report import run_all
+
+    results = run_all(profile=args.profile, only=args.only, seed=args.seed, html_out=not args.no_html)
+    build = Path(os.environ.get("COURSE_BUILD", Path(__file__).resolve().parent.parent / "build"))
+    print(f"\nreport: {build / 'report.md'}")
+    print((build / "report.md").read_text(encoding="utf-8"))
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_test(args) -> int:
+    return subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args])
+
+
+def _cmd_lab(args) -> int:
+    from .nbtools import ROOT
+
+    return subprocess.call([sys.executable, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *args.lab_args])
+
+
+def _cmd_doctor(args) -> int:
+    from .doctor import doctor
+
+    return doctor()
+
+
+def _cmd_nb(args) -> int:
+    from . import nbtools
+
+    paths = [Path(p) for p in args.notebooks] or nbtools.lesson_notebooks()
+    changed = 0
+    for p in paths:
+        if args.action == "refresh":
+            nbtools.refresh_outputs(p)
+            nbtools.sync_file(p)
+            print(f"refreshed {p}")
+            continue
+        did = nbtools.clean_file(p) if args.action == "clean" else nbtools.sync_file(p)
+        changed += did
+        print(f"{'changed' if did else 'unchanged'} {p}")
+    if args.check and changed:
+        print(f"{changed} notebook(s) were not clean: run `course nb {args.action}` and commit")
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description="Run, test and manage the computer-vision course.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute every lesson and write build/report.md")
+    r.add_argument("--profile", default="auto", help="smoke, light, full or auto (default: auto)")
+    r.add_argument("--only", nargs="*", help="lesson numbers or name prefixes, e.g. 00 01 (default: all)")
+    r.add_argument("--seed", type=int, default=0, help="seed passed to every lesson (default: 0)")
+    r.add_argument("--no-html", action="store_true", help="skip HTML rendering (default: render)")
+    r.set_defaults(func=_cmd_run)
+
+    t = sub.add_parser("test", help="run the test suite (pytest); extra arguments go to pytest")
+    t.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    t.set_defaults(func=_cmd_test)
+
+    d = sub.add_parser("doctor", help="check the installation and say what to fix")
+    d.set_defaults(func=_cmd_doctor)
+
+    lab = sub.add_parser("lab", help="start JupyterLab on notebooks/")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=_cmd_lab)
+
+    nb = sub.add_parser("nb", help="clean, sync badges, or refresh compared outputs of lesson notebooks")
+    nb.add_argument("action", choices=["clean", "sync", "refresh"])
+    nb.add_argument("notebooks", nargs="*", help="paths (default: every lesson)")
+    nb.add_argument("--check", action="store_true", help="exit 1 if anything had to change")
+    nb.set_defaults(func=_cmd_nb)
+
+    for mod in _COMMAND_MODULES:
+        try:
+            importlib.import_module(mod).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (mod, mod.rsplit(".", 1)[0]):
+                raise
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

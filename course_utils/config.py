@@ -1,0 +1,200 @@
+"""Profiles, seeding, device choice and paths: everything a notebook's setup cell decides, once.
+
+A notebook calls ``cfg = course_utils.setup(profile, seed)``. Nothing here runs on import.
+
+Profiles:
+    smoke  offline, synthetic data in the real on-disk formats, tiny models, seconds on a CPU.
+    light  real data (subsets), minutes on a laptop or Binder CPU.
+    full   the real recipe, on a GPU, with real datasets and pretrained weights.
+    auto   picks one of the above and says why.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "seed_everything"]
+
+PROFILES = ("smoke", "light", "full")
+# Hosts whose reachability means "real downloads can work from here" (short timeout, checked once).
+_PROBE_HOSTS = (("www.cs.toronto.edu", 443), ("download.pytorch.org", 443))
+_probe_cache: dict[str, bool] = {}
+
+
+@dataclass
+class Config:
+    """What setup decided: profile (and why), device, seed, paths. Saved with results and checkpoints."""
+
+    profile: str
+    reason: str
+    seed: int
+    device: str
+    data_dir: Path
+    build_dir: Path
+    on_colab: bool = False
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def smoke(self) -> bool:
+        return self.profile == "smoke"
+
+    def pick(self, smoke=None, light=None, full=None):
+        """Return the value for the active profile, e.g. ``epochs = cfg.pick(smoke=1, light=5, full=30)``."""
+        value = {"smoke": smoke, "light": light, "full": full}[self.profile]
+        if value is None:
+            raise ValueError(f"no value given for profile {self.profile!r}")
+        return value
+
+    def as_dict(self) -> dict:
+        return {"profile": self.profile, "reason": self.reason, "seed": self.seed, "device": self.device,
+                "data_dir": str(self.data_dir)}
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def data_dir() -> Path:
+    """The one dataset/weights cache: $COURSE_DATA, else /content/data on Colab, else the user cache dir."""
+    if os.environ.get("COURSE_DATA"):
+        return Path(os.environ["COURSE_DATA"]).expanduser()
+    if on_colab():
+        return Path("/content/data")
+    from platformdirs import user_cache_dir
+    return Path(user_cache_dir("cv-course")) / "data"
+
+
+def build_dir() -> Path:
+    """Where executed notebooks, checkpoints and reports go: $COURSE_BUILD, else ./build."""
+    return Path(os.environ.get("COURSE_BUILD", "build")).expanduser()
+
+
+def pick_device(prefer: str | None = None) -> str:
+    """cuda > mps > cpu, unless ``prefer`` (or $COURSE_DEVICE) names one."""
+    import torch
+
+    prefer = prefer or os.environ.get("COURSE_DEVICE")
+    if prefer:
+        return prefer
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _online(timeout: float = 1.5) -> bool:
+    if "online" not in _probe_cache:
+        if os.environ.get("COURSE_OFFLINE"):
+            _probe_cache["online"] = False
+        else:
+            ok = False
+            for host, port in _PROBE_HOSTS:
+                try:
+                    with socket.create_connection((host, port), timeout=timeout):
+                        ok = True
+                        break
+                except OSError:
+                    continue
+            _probe_cache["online"] = ok
+    return _probe_cache["online"]
+
+
+def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
+                    data_present=None) -> tuple[str, str]:
+    """Turn ``requested`` (smoke/light/full/auto) into a concrete profile and a one-line reason.
+
+    ``auto`` is overridden by $COURSE_PROFILE; otherwise: full (GPU and data reachable), light (CPU and
+    data reachable), smoke (no data reachable). ``data_present(name) -> bool`` says if a dataset is cached.
+    """
+    requested = (requested or "auto").lower()
+    if requested == "auto" and os.environ.get("COURSE_PROFILE"):
+        requested = os.environ["COURSE_PROFILE"].lower()
+        if requested != "auto":
+            _check(requested)
+            return requested, "set by $COURSE_PROFILE"
+    if requested != "auto":
+        _check(requested)
+        return requested, "asked for in the parameters cell"
+    if not datasets:
+        reachable, why = True, "this lesson needs no dataset"
+    else:
+        cached = data_present is not None and all(data_present(d) for d in datasets)
+        if cached:
+            reachable, why = True, f"datasets {', '.join(datasets)} are in the cache"
+        elif _online():
+            reachable, why = True, "dataset servers are reachable"
+        else:
+            reachable, why = False, "no network and datasets not cached (run `course data download NAME` online)"
+    if not reachable:
+        return "smoke", why
+    if device == "cuda":
+        return "full", f"GPU found and {why}"
+    return "light", f"no GPU, {why}"
+
+
+def _check(profile: str) -> None:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)} or 'auto'")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _set_threads() -> None:
+    """Use the cores this process may run on; respect $OMP_NUM_THREADS if the user set it."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        n = os.cpu_count() or 1
+    torch.set_num_threads(max(1, n))
+
+
+def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list[str] = (),
+          device: str | None = None, quiet: bool = False) -> Config:
+    """Seed everything, choose the device and the profile, print one banner, return a :class:`Config`."""
+    import numpy as np
+    import torch
+
+    from . import record as _record
+
+    dev = pick_device(device)
+    datasets = tuple(datasets)
+    present = None
+    if datasets:
+        try:
+            from .data import is_cached as present  # provided by the data layer
+        except ImportError:
+            present = None
+    prof, reason = resolve_profile(profile, dev, datasets, present)
+    if dev == "cpu":
+        _set_threads()
+    seed_everything(seed)
+    cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
+                 build_dir=build_dir(), on_colab=on_colab())
+    _record.reset(cfg)
+    if not quiet:
+        gpu = f" ({torch.cuda.get_device_name(0)})" if dev == "cuda" else ""
+        print(f"profile  {prof:<6} - {reason}\n"
+              f"device   {dev}{gpu}, {torch.get_num_threads()} CPU threads\n"
+              f"seed     {seed}\n"
+              f"data     {cfg.data_dir}\n"
+              f"versions python {platform.python_version()}, torch {torch.__version__}, "
+              f"numpy {np.__version__}")
+    return cfg

@@ -1,0 +1,149 @@
+"""Keep lesson notebooks clean and consistent: strip volatile state, refresh compared outputs, sync badges.
+
+Conventions every lesson follows (tests/test_repo.py checks them):
+  * cell 0 is markdown: the title line, then the Colab/Binder badge line (generated, see :func:`sync`);
+  * the first code cell is tagged ``parameters`` and defines ``profile`` and ``seed``;
+  * the next code cell is the setup cell (generated, see :func:`setup_source`);
+  * only cells tagged ``nbval-check-output`` keep outputs in git, and nbval compares exactly those.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["CHECK_TAG", "repo_url", "badge_line", "setup_source", "clean", "clean_file", "sync", "sync_file",
+           "refresh_outputs", "lesson_notebooks", "is_clean"]
+
+CHECK_TAG = "nbval-check-output"
+ROOT = Path(__file__).resolve().parent.parent
+_KEEP_CELL_META = {"tags", "nbgrader", "deletable", "editable"}
+_BADGE_RE = re.compile(r"^\[!\[Open in Colab\].*$", re.M)
+
+
+def repo_url(root: Path = ROOT) -> str:
+    """The repository URL from pyproject.toml (the only place it is written)."""
+    meta = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    return meta["project"]["urls"]["Repository"].rstrip("/")
+
+
+def lesson_notebooks(root: Path = ROOT) -> list[Path]:
+    """The lessons, in slide order (``notebooks/NN_topic.ipynb``)."""
+    return sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def badge_line(name: str, url: str) -> str:
+    """Colab and Binder badges that open the *student* copy of lesson ``name``."""
+    gh = url.removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{gh}/blob/main/student/{name}"
+    binder = f"https://mybinder.org/v2/gh/{gh}/main?labpath=student%2F{name}"
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})")
+
+
+def setup_source(url: str) -> str:
+    """The setup cell every lesson starts with."""
+    return (
+        "# Setup: seed, device and profile, decided once. On Colab this first installs course_utils\n"
+        "# from the course repository; the preinstalled torch is kept as it is.\n"
+        "try:\n"
+        "    import course_utils\n"
+        "except ModuleNotFoundError:\n"
+        "    import subprocess, sys\n"
+        f"    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '-q', 'cv-course @ git+{url}'])\n"
+        "    import course_utils\n"
+    )
+
+
+def _is_setup(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.startswith("# Setup: seed, device and profile")
+
+
+def clean(nb) -> nbformat.NotebookNode:
+    """Return a copy with no execution counts, volatile metadata, or outputs except compared cells."""
+    nb = copy.deepcopy(nb)
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec",)}
+    nb.metadata["language_info"] = {"name": "python"}
+    for cell in nb.cells:
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in _KEEP_CELL_META}
+        cell.pop("id", None)
+        if cell.cell_type != "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            continue
+        cell.execution_count = None
+        if CHECK_TAG not in cell.metadata.get("tags", []):
+            cell.outputs = []
+        else:
+            for out in cell.outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = None
+    nb.nbformat, nb.nbformat_minor = 4, 4  # no cell ids: stable diffs
+    return nb
+
+
+def is_clean(path: Path) -> bool:
+    nb = nbformat.read(path, as_version=4)
+    return nbformat.writes(clean(nb)) == nbformat.writes(nb)
+
+
+def sync(nb, name: str, url: str) -> nbformat.NotebookNode:
+    """Rewrite the badge line and the setup cell from the repository URL."""
+    nb = copy.deepcopy(nb)
+    first = nb.cells[0]
+    line = badge_line(name, url)
+    if _BADGE_RE.search(first.source):
+        first.source = _BADGE_RE.sub(line, first.source)
+    else:
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title}\n\n{line}\n{rest}".rstrip() + "\n"
+    for cell in nb.cells:
+        if _is_setup(cell):
+            body = cell.source.split("    import course_utils\n", 2)[-1]
+            cell.source = setup_source(url) + body
+    return nb
+
+
+def _write(nb, path: Path) -> bool:
+    text = nbformat.writes(nb) + "\n"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def clean_file(path: Path) -> bool:
+    """Clean one notebook in place; True if it changed."""
+    return _write(clean(nbformat.read(path, as_version=4)), path)
+
+
+def sync_file(path: Path, url: str | None = None) -> bool:
+    nb = nbformat.read(path, as_version=4)
+    return _write(clean(sync(nb, path.name, url or repo_url())), path)
+
+
+def refresh_outputs(path: Path, timeout: int = 300) -> None:
+    """Execute a notebook in the smoke profile and store the outputs of its compared cells."""
+    import os
+
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    run = copy.deepcopy(nb)
+    old = os.environ.get("COURSE_PROFILE")
+    os.environ["COURSE_PROFILE"] = "smoke"
+    try:
+        NotebookClient(run, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("COURSE_PROFILE")
+        else:
+            os.environ["COURSE_PROFILE"] = old
+    for src, done in zip(nb.cells, run.cells):
+        if src.cell_type == "code" and CHECK_TAG in src.metadata.get("tags", []):
+            src.outputs = done.outputs
+    _write(clean(nb), path)

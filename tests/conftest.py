@@ -1,0 +1,19 @@
+"""Shared fixtures and the per-notebook timing summary."""
+from __future__ import annotations
+
+import pytest
+
+from nbrun import ROOT, _times
+from course_utils.record import load_ranges
+
+
+@pytest.fixture(scope="session")
+def ranges():
+    return load_ranges(ROOT / "tests" / "expected_metrics.toml")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _times:
+        terminalreporter.section("smoke notebook seconds (papermill, per run)")
+        for name, ts in sorted(_times.items()):
+            terminalreporter.write_line(f"{name:<32} " + "  ".join(f"{t:6.1f}" for t in ts))
