@@ -10,10 +10,10 @@ import importlib
 from .config import Config, setup
 from .record import record
 
-__all__ = ["Config", "setup", "record", "data", "train", "plots", "metrics", "grading", "nbtools"]
+__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools"]
 __version__ = "0.1.0"
 
-_LAZY = {"data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli"}
+_LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli"}
 
 
 def __getattr__(name: str):

@@ -172,7 +172,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     import numpy as np
     import torch
 
-    from . import record as _record
+    from .record import reset as _reset_records
 
     dev = pick_device(device)
     datasets = tuple(datasets)
@@ -188,7 +188,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
                  build_dir=build_dir(), on_colab=on_colab())
-    _record.reset(cfg)
+    _reset_records(cfg)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name(0)})" if dev == "cuda" else ""
         print(f"profile  {prof:<6} - {reason}\n"
