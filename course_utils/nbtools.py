@@ -63,10 +63,11 @@ def _is_setup(cell) -> bool:
 
 
 def clean(nb) -> nbformat.NotebookNode:
-    """Return a copy with no execution counts, volatile metadata, or outputs except compared cells."""
+    """Return a copy without volatile metadata, and without outputs or counts except in compared cells."""
     nb = copy.deepcopy(nb)
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec",)}
     nb.metadata["language_info"] = {"name": "python"}
+    ordinal = 0
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in _KEEP_CELL_META}
         cell.pop("id", None)
@@ -74,13 +75,16 @@ def clean(nb) -> nbformat.NotebookNode:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
             continue
+        ordinal += 1
         cell.execution_count = None
-        if CHECK_TAG not in cell.metadata.get("tags", []):
+        if CHECK_TAG not in cell.metadata.get("tags", []) or not cell.outputs:
             cell.outputs = []
-        else:
-            for out in cell.outputs:
-                if out.get("output_type") == "execute_result":
-                    out["execution_count"] = None
+            continue
+        # nbval treats a cell with outputs but no count as "unrun": give compared cells a stable count.
+        cell.execution_count = ordinal
+        for out in cell.outputs:
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = ordinal
     nb.nbformat, nb.nbformat_minor = 4, 4  # no cell ids: stable diffs
     return nb
 
@@ -99,7 +103,7 @@ def sync(nb, name: str, url: str) -> nbformat.NotebookNode:
         first.source = _BADGE_RE.sub(line, first.source)
     else:
         title, _, rest = first.source.partition("\n")
-        first.source = f"{title}\n\n{line}\n{rest}".rstrip() + "\n"
+        first.source = f"{title}\n\n{line}\n\n{rest.lstrip()}".rstrip() + "\n"
     for cell in nb.cells:
         if _is_setup(cell):
             body = cell.source.split("    import course_utils\n", 2)[-1]

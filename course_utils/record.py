@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MIME", "record", "recorded", "reset", "read_metrics", "load_ranges", "check", "format_range"]
+__all__ = ["MIME", "record", "recorded", "reset", "read_metrics", "load_ranges", "expected_for", "check", "format_range"]
 
 MIME = "application/vnd.cv-course.metric+json"
 _values: dict[str, Any] = {}
@@ -37,8 +37,8 @@ def _plain(value):
     return value
 
 
-def record(name: str, value, note: str = "") -> Any:
-    """Record one metric (a number, or a list such as a shape) and show it; returns the value."""
+def record(name: str, value, note: str = "") -> None:
+    """Record one metric (a number, or a list such as a shape) and show it."""
     if not name.isidentifier():
         raise ValueError(f"metric name {name!r} must be a Python identifier, e.g. 'val_acc'")
     value = _plain(value)
@@ -54,11 +54,10 @@ def record(name: str, value, note: str = "") -> Any:
                     f"<td>{shown}</td><td><i>{note}</i></td></tr></table>")
             display({MIME: payload, "text/html": html, "text/plain": f"recorded {name} = {shown}"},
                     raw=True)
-            return value
+            return
     except ImportError:
         pass
     print(f"recorded {name} = {shown}")
-    return value
 
 
 def recorded() -> dict:
@@ -83,6 +82,12 @@ def read_metrics(nb) -> tuple[dict, str | None]:
 def load_ranges(path: str | Path) -> dict:
     """Load ``{lesson: {profile: {metric: spec}}}`` from a TOML file."""
     return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def expected_for(ranges: dict, lesson: str, profile: str | None) -> dict:
+    """The ranges for ``lesson`` in ``profile``, falling back to the lesson's ``any`` table."""
+    tables = ranges.get(lesson, {})
+    return tables.get(profile or "", tables.get("any", {}))
 
 
 def format_range(spec: dict) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .nbtools import ROOT, lesson_notebooks
-from .record import check, format_range, load_ranges, read_metrics
+from .record import check, expected_for, format_range, load_ranges, read_metrics
 
 __all__ = ["NotebookResult", "execute", "run_all", "write_report"]
 
@@ -67,7 +67,7 @@ def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
     res = NotebookResult(path.stem, "ok", seconds, used, _device_from(nb), metrics, error=error)
     if ranges is None:
         ranges = load_ranges(RANGES) if RANGES.exists() else {}
-    expected = ranges.get(path.stem, {}).get(used or "", {})
+    expected = expected_for(ranges, path.stem, used)
     res.problems = check(metrics, expected) if metrics else []
     if error:
         res.status = "failed"
@@ -108,7 +108,7 @@ def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | 
 
 
 def _metric_cells(res: NotebookResult, ranges: dict) -> str:
-    expected = ranges.get(res.name, {}).get(res.profile or "", {})
+    expected = expected_for(ranges, res.name, res.profile)
     parts = []
     for k, v in res.metrics.items():
         shown = f"{v:.4g}" if isinstance(v, float) else str(v)

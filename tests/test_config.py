@@ -1,0 +1,65 @@
+"""setup(): profile resolution, seeding, device choice, data directory."""
+import pytest
+import torch
+
+from course_utils import config
+from course_utils.config import Config, resolve_profile, setup
+
+
+def test_explicit_profile_wins(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "light")
+    assert resolve_profile("full", "cpu") == ("full", "asked for in the parameters cell")
+
+
+def test_env_overrides_auto(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert resolve_profile("auto", "cuda", ("cifar10",)) == ("smoke", "set by $COURSE_PROFILE")
+
+
+@pytest.mark.parametrize("device,cached,online,expected", [
+    ("cuda", True, False, "full"),
+    ("cpu", True, False, "light"),
+    ("cpu", False, True, "light"),
+    ("cuda", False, False, "smoke"),
+    ("cpu", False, False, "smoke"),
+])
+def test_auto_rules(monkeypatch, device, cached, online, expected):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.setattr(config, "_online", lambda timeout=1.5: online)
+    prof, why = resolve_profile("auto", device, ("cifar10",), lambda name: cached)
+    assert prof == expected
+    assert why  # the banner always says why
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        resolve_profile("fast", "cpu")
+
+
+def test_setup_seeds_and_prints_banner(capsys):
+    cfg = setup("smoke", seed=3)
+    a = torch.rand(3)
+    setup("smoke", seed=3, quiet=True)
+    assert torch.equal(a, torch.rand(3))
+    out = capsys.readouterr().out
+    assert "profile  smoke" in out and "device   cpu" in out and "seed     3" in out
+    assert isinstance(cfg, Config) and cfg.device == "cpu"
+
+
+def test_pick_returns_value_for_active_profile():
+    cfg = Config("light", "", 0, "cpu", config.data_dir(), config.build_dir())
+    assert cfg.pick(smoke=1, light=5, full=30) == 5
+    with pytest.raises(ValueError, match="no value given for profile 'light'"):
+        cfg.pick(smoke=1)
+
+
+def test_data_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    assert config.data_dir() == tmp_path
+
+
+def test_offline_env_skips_network(monkeypatch):
+    monkeypatch.setattr(config, "_probe_cache", {})
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert config._online() is False
