@@ -1,0 +1,68 @@
+"""The runner behind `course run`: statuses, metric checks and the written report."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import cli
+from course_utils.report import NotebookResult, execute, write_report
+
+
+def _notebook(path: Path, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell('profile = "auto"\nseed = 0', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import course_utils\ncfg = course_utils.setup(profile, seed)\n" + body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nbs")
+    ranges = {"good": {"smoke": {"acc": {"min": 0.5}}}, "low": {"smoke": {"acc": {"min": 0.5}}}}
+    return {name: execute(_notebook(d / f"{name}.ipynb", body), d / "out", profile="smoke", ranges=ranges)
+            for name, body in [("good", 'course_utils.record("acc", 0.9)'),
+                               ("low", 'course_utils.record("acc", 0.1)'),
+                               ("silent", "x = 1"),
+                               ("broken", "raise ValueError('boom')")]}
+
+
+def test_statuses(results):
+    assert results["good"].status == "ok" and results["good"].metrics == {"acc": 0.9}
+    assert results["good"].profile == "smoke" and results["good"].device == "cpu"
+    assert results["low"].status == "out-of-range" and "acc = 0.1 outside" in results["low"].problems[0]
+    assert results["silent"].status == "no-metrics"
+    assert results["broken"].status == "failed" and "boom" in results["broken"].error
+
+
+def test_report_files(results, tmp_path):
+    ranges = {"good": {"smoke": {"acc": {"min": 0.5}}}}
+    md = write_report(list(results.values()), tmp_path, ranges).read_text()
+    assert "| good | smoke | cpu |" in md and "acc = 0.9 (expected >= 0.5)" in md
+    assert "1 of 4 notebooks ok." in md
+    assert "<table>" in (tmp_path / "report.html").read_text()
+
+
+def test_report_row_for_result_without_metrics(tmp_path):
+    md = write_report([NotebookResult("x", "failed", 1.0, error="E: e")], tmp_path, {}).read_text()
+    assert "| x | - | - | 1.0 | failed: E: e | - |" in md
+
+
+def test_cli_nb_clean_check(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1", execution_count=3)
+    nb.cells = [cell]
+    path = tmp_path / "00_x.ipynb"
+    nbformat.write(nb, path)
+    assert cli.main(["nb", "clean", str(path), "--check"]) == 1
+    assert cli.main(["nb", "clean", str(path), "--check"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+def test_cli_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("run", "test", "doctor", "lab", "nb"):
+        assert cmd in out
