@@ -11,5 +11,3 @@ os.environ["COURSE_PROFILE"] = "smoke"
 os.environ["COURSE_OFFLINE"] = "1"
 os.environ.setdefault("COURSE_DATA", str(ROOT / "build" / "test-data"))
 os.environ.setdefault("COURSE_BUILD", str(ROOT / "build" / "test"))
-# Plots render off-screen in kernels started by the tests.
-os.environ["MPLBACKEND"] = "Agg"

@@ -2,7 +2,7 @@
 
 ``record("val_acc", 0.71)`` shows a one-row table in the notebook and stores the value in the cell's
 output under a custom MIME type, which :func:`read_metrics` reads back from an executed notebook.
-Expected ranges per lesson and profile live in ``tests/expected_metrics.toml``; :func:`check` applies them.
+Expected ranges per lesson and profile live in ``tests/expected/<lesson>.toml``; :func:`check` applies them.
 """
 from __future__ import annotations
 
@@ -80,8 +80,11 @@ def read_metrics(nb) -> tuple[dict, str | None]:
 
 
 def load_ranges(path: str | Path) -> dict:
-    """Load ``{lesson: {profile: {metric: spec}}}`` from a TOML file."""
-    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """Load ``{lesson: {profile: {metric: spec}}}`` from a folder of ``<lesson>.toml`` files (or one file)."""
+    path = Path(path)
+    if path.is_file():
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    return {f.stem: tomllib.loads(f.read_text(encoding="utf-8")) for f in sorted(path.glob("*.toml"))}
 
 
 def expected_for(ranges: dict, lesson: str, profile: str | None) -> dict:

@@ -1,7 +1,7 @@
 """Run every lesson with papermill, render HTML, and write ``build/report.md`` / ``report.html``.
 
 This is what ``make run`` / ``course run`` does: one row per notebook with profile, device, seconds,
-status, and each recorded metric beside its expected range (from ``tests/expected_metrics.toml``).
+status, and each recorded metric beside its expected range (from ``tests/expected/NN_topic.toml``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .record import check, expected_for, format_range, load_ranges, read_metrics
 
 __all__ = ["NotebookResult", "execute", "run_all", "write_report"]
 
-RANGES = ROOT / "tests" / "expected_metrics.toml"
+RANGES = ROOT / "tests" / "expected"
 
 
 @dataclass

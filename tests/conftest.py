@@ -9,7 +9,7 @@ from course_utils.record import load_ranges
 
 @pytest.fixture(scope="session")
 def ranges():
-    return load_ranges(ROOT / "tests" / "expected_metrics.toml")
+    return load_ranges(ROOT / "tests" / "expected")
 
 
 def pytest_terminal_summary(terminalreporter):

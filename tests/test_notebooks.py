@@ -21,7 +21,7 @@ def test_lesson_runs_and_metrics_in_range(path: Path, ranges):
     assert res.profile == "smoke", f"{path.name} ran in profile {res.profile!r}, expected smoke"
     assert res.metrics, f"{path.name} recorded no metrics: call course_utils.record(name, value)"
     expected = expected_for(ranges, path.stem, "smoke")
-    assert expected, f"tests/expected_metrics.toml has no [{path.stem}.smoke] (or .any) table"
+    assert expected, f"tests/expected/{path.stem}.toml has no [smoke] (or [any]) table"
     problems = check(res.metrics, expected)
     assert not problems, f"{path.name}: " + "; ".join(problems)
 

@@ -45,3 +45,11 @@ def test_expected_for_falls_back_to_any():
     assert expected_for(ranges, "00_x", "full") == {"a": {"min": 1}}
     assert expected_for(ranges, "00_x", "smoke") == {"a": {"min": 0}}
     assert expected_for(ranges, "99_missing", "smoke") == {}
+
+
+def test_load_ranges_from_folder(tmp_path):
+    (tmp_path / "01_x.toml").write_text("[smoke]\nacc = { min = 0.2 }\n")
+    (tmp_path / "00_y.toml").write_text("[any]\nshape = { equals = [3, 32, 32] }\n")
+    from course_utils.record import load_ranges
+    assert load_ranges(tmp_path) == {"00_y": {"any": {"shape": {"equals": [3, 32, 32]}}},
+                                     "01_x": {"smoke": {"acc": {"min": 0.2}}}}
