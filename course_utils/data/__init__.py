@@ -1,0 +1,25 @@
+"""Datasets by name and profile: real data (light/full) or the shapes world in the same on-disk formats (smoke).
+
+    imgs = load_tensors("cifar10", "train", cfg, limit=2000)   # ImageSet: uint8 (N, 3, 32, 32) + labels
+    ds = get_dataset("voc_det", "train", cfg, transforms=...)  # torchvision-format dataset + tv_tensors
+
+Modules: ``shapes`` (the generator), ``cifar`` (pickle batches), ``voc``/``coco``/``captions``/``pets``
+(files in those formats), ``registry`` (real datasets, checksums), ``download`` (resumable, verified),
+``transforms`` (v2 pipelines), ``cli`` (``course data ...``). Heavy imports happen on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .cache import DataError, weights_dir
+from .registry import is_cached
+
+__all__ = ["DataError", "is_cached", "weights_dir", "ImageSet", "load_tensors", "ensure"]
+
+_LAZY = {"ImageSet": "cifar", "load_tensors": "cifar", "ensure": "registry"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'course_utils.data' has no attribute {name!r}")

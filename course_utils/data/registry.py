@@ -1,0 +1,133 @@
+"""The real datasets: where they come from (URL + checksum), where they live, and whether they are here.
+
+Checksums are the datasets' own: the md5s torchvision ships for CIFAR, VOC, Pets and Flowers, and the
+SHA-1s published on cocodataset.org for COCO. Archives go to ``data_dir()/downloads`` and are
+extracted (atomically) next to it, in the layout torchvision's dataset classes expect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import data_dir
+from .cache import DataError
+
+__all__ = ["RealDataset", "REAL", "ALIASES", "is_cached", "ensure", "status", "real_name"]
+
+
+@dataclass(frozen=True)
+class RealDataset:
+    """One real dataset: archives (url, filename, 'algo:hex'), extraction folder, files that prove it is here."""
+
+    title: str
+    files: tuple[tuple[str, str, str], ...]
+    folder: str  # relative to data_dir(); archives are extracted into it
+    expect: tuple[str, ...]  # relative to folder
+    size: str
+    why: str
+
+
+_VOC = "https://thor.robots.ox.ac.uk/pascal/VOC/voc2012/"
+_COCO = "http://images.cocodataset.org/"
+_PETS = "https://www.robots.ox.ac.uk/~vgg/data/pets/data/"
+_FLOWERS = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
+
+REAL: dict[str, RealDataset] = {
+    "cifar10": RealDataset(
+        "CIFAR-10", (("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
+                      "md5:c58f30108f718f92721af3b95e74349a"),),
+        ".", tuple(f"cifar-10-batches-py/{f}" for f in ("data_batch_1", "data_batch_2", "data_batch_3",
+                                                        "data_batch_4", "data_batch_5", "test_batch", "batches.meta")),
+        "163 MB", "60k 32x32 images in 10 classes: the classic small benchmark"),
+    "cifar100": RealDataset(
+        "CIFAR-100", (("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
+                       "md5:eb9058c3a382ffc7106e4002c42a8d85"),),
+        ".", ("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
+        "161 MB", "100 fine classes in 20 superclasses"),
+    "voc": RealDataset(
+        "Pascal VOC 2012 trainval", ((_VOC + "VOCtrainval_11-May-2012.tar", "VOCtrainval_11-May-2012.tar",
+                                      "md5:6cd6e144f989b92b3379bac3b3de84fd"),),
+        ".", ("VOCdevkit/VOC2012/JPEGImages", "VOCdevkit/VOC2012/Annotations",
+              "VOCdevkit/VOC2012/SegmentationClass", "VOCdevkit/VOC2012/ImageSets/Main/train.txt"),
+        "1.9 GB", "the reference detection + segmentation format (XML boxes, palette PNG masks), 20 classes"),
+    "coco": RealDataset(
+        "COCO 2017 val images + annotations",
+        ((_COCO + "zips/val2017.zip", "val2017.zip", "sha1:4950dc9d00dbe1c933ee0170f5797584351d2a41"),
+         (_COCO + "annotations/annotations_trainval2017.zip", "annotations_trainval2017.zip",
+          "sha1:8551ee4bb5860311e79dace7e79cb91e432e78b3")),
+        "coco", ("val2017", "annotations/instances_val2017.json", "annotations/captions_val2017.json"),
+        "1 GB", "5k images with boxes, masks and 5 captions each: the smallest official set that has all three"),
+    "pets": RealDataset(
+        "Oxford-IIIT Pet", ((_PETS + "images.tar.gz", "pets-images.tar.gz", "md5:5c4f3ee8e5d25df40f4fd59a7f44e54c"),
+                            (_PETS + "annotations.tar.gz", "pets-annotations.tar.gz",
+                             "md5:95a8c909bbe2e81eed6a22bccdf3f68f")),
+        "oxford-iiit-pet", ("images", "annotations/trainval.txt", "annotations/test.txt", "annotations/trimaps"),
+        "800 MB", "37 breeds, ~7k photos, with trimaps: transfer learning and segmentation"),
+    "flowers102": RealDataset(
+        "Oxford Flowers-102", ((_FLOWERS + "102flowers.tgz", "102flowers.tgz", "md5:52808999861908f626f3c1f4e79d11fa"),
+                               (_FLOWERS + "imagelabels.mat", "imagelabels.mat", "md5:e0620be6f572b9609742df49c70aed4d"),
+                               (_FLOWERS + "setid.mat", "setid.mat", "md5:a5357ecc9cb78c4bef273ce3793fc85c")),
+        "flowers-102", ("jpg", "imagelabels.mat", "setid.mat"),
+        "330 MB", "102 fine-grained classes, 10 train images each: transfer learning from few examples"),
+}
+# Names lessons use -> the real dataset behind them.
+ALIASES = {"voc_det": "voc", "voc_seg": "voc", "coco_det": "coco", "coco_seg": "coco", "captions": "coco",
+           "pets_seg": "pets"}
+
+
+def real_name(name: str) -> str:
+    """Map a lesson's dataset name (e.g. 'voc_det') to its entry in :data:`REAL`."""
+    key = ALIASES.get(name, name)
+    if key not in REAL:
+        known = ", ".join(sorted({*REAL, *ALIASES}))
+        raise DataError(f"unknown dataset {name!r}: use one of {known}")
+    return key
+
+
+def root_of(name: str) -> Path:
+    """Folder the dataset is extracted into."""
+    return (data_dir() / REAL[real_name(name)].folder).resolve()
+
+
+def is_cached(name: str) -> bool:
+    """True if the real dataset behind ``name`` is fully extracted in data_dir()."""
+    spec = REAL[real_name(name)]
+    folder = data_dir() / spec.folder
+    return all((folder / rel).exists() for rel in spec.expect)
+
+
+def _online() -> bool:
+    from ..config import _online as online
+
+    return online()
+
+
+def ensure(name: str, progress: bool = True) -> Path:
+    """Download (resumable, verified) and extract the real dataset unless cached; return its root."""
+    from .download import download, extract
+
+    key = real_name(name)
+    spec, root = REAL[key], root_of(key)
+    if is_cached(key):
+        return data_dir().resolve() if spec.folder == "." else root
+    if not _online():
+        raise DataError(f"{spec.title} ({key}) is not in {data_dir()} and no dataset server is reachable. "
+                        f"Run `course data download {key}` on a machine with internet and copy {data_dir()} "
+                        "here, or use profile='smoke' (the shapes world in the same format).")
+    root.mkdir(parents=True, exist_ok=True)
+    for url, filename, checksum in spec.files:
+        path = download(url, data_dir() / "downloads" / filename, checksum, progress=progress)
+        if filename.endswith((".tar", ".tar.gz", ".tgz", ".zip")):
+            extract(path, root)
+        else:
+            (root / filename).write_bytes(path.read_bytes())
+    if not is_cached(key):
+        missing = [r for r in spec.expect if not (data_dir() / spec.folder / r).exists()]
+        raise DataError(f"{spec.title}: archives extracted but {missing} are missing in {root}; "
+                        f"delete {root} and run `course data download {key}` again.")
+    return data_dir().resolve() if spec.folder == "." else root
+
+
+def status() -> list[tuple[str, str, str, str]]:
+    """(name, title, size, 'cached' or 'missing') for every real dataset."""
+    return [(k, s.title, s.size, "cached" if is_cached(k) else "missing") for k, s in REAL.items()]

@@ -1,0 +1,63 @@
+"""The shapes generator: deterministic, balanced, consistent labels, masks and boxes, fast."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from course_utils.data import shapes
+
+
+def test_classification_is_seeded_and_balanced():
+    a, y, c = shapes.make_classification(200, seed=3)
+    b, y2, _ = shapes.make_classification(200, seed=3)
+    other, _, _ = shapes.make_classification(200, seed=4)
+    assert a.shape == (200, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and np.array_equal(y, y2)
+    assert not np.array_equal(a, other)
+    assert np.bincount(y, minlength=10).tolist() == [20] * 10
+    assert a.std() > 30  # textured, not flat
+
+
+def test_cifar100_fine_and_coarse_names_agree():
+    _, fine, coarse = shapes.make_classification(300, classes=100, seed=0)
+    assert len(shapes.CIFAR100_FINE) == 100 and len(shapes.CIFAR100_COARSE) == 20
+    assert np.bincount(coarse, minlength=20).min() > 0
+    for f, c in zip(fine[:100], coarse[:100]):
+        colour, shape = shapes.CIFAR100_FINE[f].split("_")
+        group, shapes_name = shapes.CIFAR100_COARSE[c].split("_")
+        assert shapes_name == shape + "s"
+        assert (group == "warm") == (colour in shapes.WARM)
+    # each superclass holds exactly 5 fine classes, as in real CIFAR-100
+    pairs = {(shapes.CIFAR100_FINE.index(f"{col}_{s}"), 2 * i + (col not in shapes.WARM))
+             for i, s in enumerate(shapes.SHAPES) for col in shapes.COLOURS}
+    assert np.bincount([p[1] for p in pairs]).tolist() == [5] * 20
+
+
+def test_object_is_drawn_where_the_shape_says():
+    # the object's colour dominates the centre region of an unoccluded render more than the border
+    img, y, _ = shapes.make_classification(50, seed=1)
+    assert img.shape[1:] == (32, 32, 3)
+    cover = shapes._coverage(np.array([0]), np.array([16.0]), np.array([16.0]), np.array([10.0]),
+                             np.array([0.0]), 32)[0]
+    yy, xx = np.mgrid[:32, :32] + 0.5
+    inside = (xx - 16) ** 2 + (yy - 16) ** 2 < 0.8 * 100  # circle of radius sqrt(0.8)*10
+    assert abs(cover.sum() - inside.sum()) / inside.sum() < 0.05
+
+
+def test_scenes_boxes_match_visible_masks():
+    images, scenes = shapes.make_scenes(12, size=64, seed=0)
+    assert images.shape == (12, 64, 64, 3)
+    for sc in scenes:
+        masks, boxes = sc["masks"], sc["boxes"]
+        assert masks.shape[0] == boxes.shape[0] == len(sc["shape"])
+        assert (masks.sum(0) <= 1).all()  # instances never overlap
+        for m, (x0, y0, x1, y1) in zip(masks, boxes):
+            ys, xs = np.nonzero(m)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x0, y0, x1, y1)
+
+
+def test_generation_is_fast():
+    t0 = time.perf_counter()
+    shapes.make_classification(1200, seed=9)
+    assert time.perf_counter() - t0 < 3.0  # ~0.35 s here; the 6000-image smoke set takes ~2 s
