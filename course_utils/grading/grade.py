@@ -128,7 +128,8 @@ def find_submissions(folder: Path, lessons: list[Lesson], only: Lesson | None = 
         lesson = only or named_lesson or _lesson_from_contents(data, lessons)
         subs.append(Submission(path, rel.as_posix(), _student_of(rel), lesson, data))
     for sub in subs:
-        h = hashlib.sha256(f"{GRADER_VERSION}|{limits}|".encode())
+        settings = (GRADER_VERSION, float(limits.cell_timeout), float(limits.submission_timeout), limits.memory_mb)
+        h = hashlib.sha256(repr(settings).encode())
         h.update(sub.lesson.digest.encode() if sub.lesson else b"-")
         h.update(sub.data)
         sub.digest = h.hexdigest()[:16]
