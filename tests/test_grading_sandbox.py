@@ -18,10 +18,10 @@ def _run(code: str, allowed: Path, memory_mb: int = 4096) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("memory_mb, expected", [(512, "MemoryError"), (8192, "allocated")])
-def test_memory_cap_decides_whether_a_1gib_allocation_works(tmp_path, memory_mb, expected):
+@pytest.mark.parametrize("memory_mb, expected", [(256, "MemoryError"), (4096, "allocated")])
+def test_memory_cap_decides_whether_a_512mib_allocation_works(tmp_path, memory_mb, expected):
     # The same allocation with a low and a high cap: the cap, not the machine, is what refuses it.
-    code = "try:\n    b = bytearray(2**30); print('allocated')\nexcept MemoryError:\n    print('MemoryError')"
+    code = "try:\n    b = bytearray(2**29); print('allocated')\nexcept MemoryError:\n    print('MemoryError')"
     res = _run(code, tmp_path, memory_mb)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ from traitlets import List, Unicode
 from .sandbox import wrapper_command
 
 __all__ = ["Limits", "CellResult", "RunResult", "run_notebook", "kernel_env"]
+
+
+_PASS_ENV = {"PATH", "LANG", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+             "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "COURSE_DEVICE"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1) -> dict[str, str]:
     """Environment for a grading kernel: smoke profile, offline, every cache and home inside ``root``."""
-    env = dict(os.environ)
+    # Only what a Python kernel needs is passed on: no tokens or credentials from the grader's environment.
+    env = {k: v for k, v in os.environ.items() if k in _PASS_ENV or k.startswith("LC_")}
     for name in ("home", "tmp", "data", "build", "cache"):
         (root / name).mkdir(parents=True, exist_ok=True)
     env.update({
@@ -79,7 +85,6 @@ def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1) -> di
         "JUPYTER_RUNTIME_DIR": str(root / "tmp"), "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": str(threads),
     })
-    env.pop("PYDEVD_DISABLE_FILE_VALIDATION", None)
     return env
 
 
@@ -117,7 +122,7 @@ async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: floa
             left = deadline - time.monotonic()
             if left <= 0:
                 return None, ""
-            client.timeout = max(1, int(min(limits.cell_timeout, left)))
+            client.timeout = max(1, math.ceil(min(limits.cell_timeout, left)))
             results[index] = CellResult("running")
             try:
                 await client.async_execute_cell(cell, index)
@@ -143,6 +148,8 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
     env = env if env is not None else kernel_env(workdir.parent)
     skip: dict[int, str] = {}
     notes: list[str] = []
+    earlier: list[CellResult] = [CellResult() for _ in nb.cells]
+    earlier_cells = list(nb.cells)
     for _attempt in range(limits.max_restarts + 1):
         work = copy.deepcopy(nb)
         results = [CellResult() for _ in work.cells]
@@ -153,6 +160,9 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
             bad, why = None, ""
         if bad is None:
             break
+        reached = [r.status not in ("not run", "running") for r in results]
+        earlier = [r if ok else e for ok, r, e in zip(reached, results, earlier)]
+        earlier_cells = [c if ok else e for ok, c, e in zip(reached, work.cells, earlier_cells)]
         skip[bad] = why
         name = work.cells[bad].metadata.get("nbgrader", {}).get("grade_id") or f"cell {bad}"
         notes.append(f"{name} {'timed out' if why == 'timeout' else 'killed the kernel'}; "
@@ -162,6 +172,8 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
     for i, r in enumerate(results):
         if r.status == "running":
             results[i] = CellResult("timeout")
+        elif r.status == "not run":  # the last attempt ran out of time before this cell: keep what ran before
+            results[i], work.cells[i] = earlier[i], earlier_cells[i]
     out_of_time = time.monotonic() >= deadline or any(
         r.status == "not run" for c, r in zip(work.cells, results) if c.cell_type == "code")
     return RunResult(work, results, out_of_time, time.monotonic() - t0, notes)
