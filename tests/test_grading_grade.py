@@ -5,6 +5,7 @@ the others; the CSV resumes and re-grades only what changed."""
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ EXPECTED = {
     "kim": (2, "ok", 2, 0),  # ex2 answer writes outside its folder
     "leo": (2, "ok", 2, 0),  # ex2 answer allocates 20 GiB
     "mia": (3, "ok", 2, 1),  # solution, file name without lesson number: found from its contents
+    "nora": (0, "error", 0, 0),  # valid JSON, but its answer cells have no source
 }
 
 
@@ -76,6 +78,10 @@ def _write_submissions(folder: Path, escape: Path) -> None:
     put(f"kim__{FLAT}", with_answers(src, ex2_mean=evil))
     put(f"leo__{FLAT}", with_answers(src, ex2_mean="big = bytearray(20 * 2**30)\nmean_value = img.mean().item()"))
     put("mia.ipynb", src)
+    broken = json.loads(nbformat.writes(src))
+    for cell in broken["cells"]:
+        cell.pop("source")
+    (folder / f"nora__{FLAT}").write_text(json.dumps(broken))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +171,7 @@ def test_rerun_regrades_only_what_changed(graded, monkeypatch, capsys):
            "--root", str(graded["root"])]
     assert main(cli) == 0
     assert calls == [] and out.read_text() == before
-    assert "13 submissions graded" in capsys.readouterr().out
+    assert f"{len(EXPECTED)} submissions graded" in capsys.readouterr().out
     # carol fixes ex2: only her row is graded again and changes
     nbformat.write(with_answers(lesson(), ex2_mean="mean_value = img.mean().item()"), subs / f"carol__{FLAT}")
     assert main([*cli, "--lesson", "98"]) == 0

@@ -223,12 +223,16 @@ async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, thr
     except Exception as exc:  # anything unreadable: corrupt JSON, a PDF, a zip ...
         row.update(status="error", detail=f"not a readable notebook ({type(exc).__name__}: {str(exc)[:120]})")
         return row, [f"Could not read your file as a Jupyter notebook: {row['detail']}."]
-    nb, missing, notes = assemble(lesson, submitted)
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        root = Path(tmp)
-        _copy_work_files(lesson.path.parent, root / "work")
-        nbformat.write(nb, root / "work" / lesson.path.name)
-        run = await run_notebook(nb, root / "work", limits, kernel_env(root, data_dir, threads))
+    try:
+        nb, missing, notes = assemble(lesson, submitted)
+        with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+            root = Path(tmp)
+            _copy_work_files(lesson.path.parent, root / "work")
+            nbformat.write(nb, root / "work" / lesson.path.name)
+            run = await run_notebook(nb, root / "work", limits, kernel_env(root, data_dir, threads))
+    except Exception as exc:  # e.g. cells without a source, a kernel that cannot start: this row only
+        row.update(status="error", detail=f"could not be graded ({type(exc).__name__}: {str(exc)[:160]})")
+        return row, [f"Your notebook could not be graded: {row['detail']}. Ask your instructor."]
     points, lines = score(lesson, run, limits)
     row.update(points, total=sum(points.values()), seconds=round(run.seconds, 1))
     died = [i for i, r in enumerate(run.cells) if r.status == "died"]

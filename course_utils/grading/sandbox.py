@@ -95,15 +95,21 @@ def restrict_writes(allowed: list[Path]) -> bool:
     return True
 
 
-def apply_limits(memory_mb: int, cpu_s: int | None = None, file_mb: int = 1024) -> None:
-    """Cap address space, CPU seconds (per process) and the size of any file written; no core dumps."""
-    mem = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+def apply_limits(memory_mb: int, cpu_s: int | None = None, file_mb: int = 1024) -> list[str]:
+    """Cap address space, CPU seconds (per process) and the size of any file written; no core dumps.
+
+    Returns the limits this system refused (macOS, for one, does not enforce RLIMIT_AS).
+    """
+    wanted = [("RLIMIT_AS", memory_mb * 2**20), ("RLIMIT_FSIZE", file_mb * 2**20), ("RLIMIT_CORE", 0)]
     if cpu_s:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
-    size = file_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        wanted.append(("RLIMIT_CPU", cpu_s))
+    refused = []
+    for name, value in wanted:
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (ValueError, OSError):
+            refused.append(name)
+    return refused
 
 
 def wrapper_command(memory_mb: int, writable: list[Path], cpu_s: int | None = None,
@@ -136,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     if not restrict_writes(allowed) and args.require_landlock:
         sys.exit("Landlock is not available on this kernel, so writes cannot be confined; "
                  "grade inside a container or VM, or drop --require-landlock.")
-    apply_limits(args.memory_mb, args.cpu_s)
+    refused = apply_limits(args.memory_mb, args.cpu_s)
+    if refused:
+        print(f"course grade: this system refused {', '.join(refused)}", file=sys.stderr)
     os.execvp(command[0], command)
 
 
