@@ -14,7 +14,8 @@ import nbformat
 import pytest
 
 from course_utils.cli import main
-from course_utils.grading.grade import assemble, grade_submissions, load_lesson
+from course_utils.grading.collect import load_lesson
+from course_utils.grading.grade import assemble, grade_submissions
 from course_utils.grading.runner import Limits
 from course_utils.grading.sandbox import landlock_abi
 from course_utils.grading.student import student_copy

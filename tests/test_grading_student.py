@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from course_utils.cli import main
-from course_utils.grading.grade import load_lesson
+from course_utils.grading.collect import load_lesson
 from course_utils.grading.runner import Limits, kernel_env, run_notebook
 from course_utils.grading.student import stale_student_copies, student_copy, write_student_copies
 from course_utils.nbtools import ROOT, lesson_notebooks

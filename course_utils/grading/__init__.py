@@ -1,6 +1,7 @@
 """Grading: learner copies of the lessons (``course student``) and offline batch grading (``course grade``).
 
     student   nbgrader markup -> student/NN_topic.ipynb (stubs with hints, hidden tests removed)
+    collect   which files in a submissions folder are submissions, of which lesson
     grade     a folder of submissions -> grades.csv + one feedback file per submission
     runner    executes one notebook in a sandboxed kernel with time limits
     sandbox   the kernel's limits: address-space cap, writes confined to its temp dir (Landlock)
@@ -10,4 +11,4 @@ Nothing here runs on import; submodules load when used.
 """
 from __future__ import annotations
 
-__all__ = ["student", "grade", "runner", "sandbox", "cli"]
+__all__ = ["student", "collect", "grade", "runner", "sandbox", "cli"]

@@ -81,21 +81,20 @@ def register(subparsers) -> None:
     s.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     s.set_defaults(func=_cmd_student)
 
-    g = subparsers.add_parser("grade", help="grade a folder of submitted notebooks into a CSV (offline)",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = subparsers.add_parser("grade", help="grade a folder of submitted notebooks into a CSV (offline)")
     g.add_argument("submissions", type=Path, help="folder: <student>/<NN_topic>.ipynb or <student>__<NN_topic>.ipynb")
     g.add_argument("--lesson", help="grade every file against this lesson (number, name or .ipynb path); "
                                     "default: from each file's name or contents")
-    g.add_argument("--out", type=Path, default=Path("grades.csv"), help="the CSV to write (and resume from)")
+    g.add_argument("--out", type=Path, default=Path("grades.csv"), help="the CSV to write and resume from (default: grades.csv)")
     g.add_argument("--feedback", type=Path, default=None,
                    help="folder for one feedback .txt per submission (default: <out>-feedback/ beside the CSV)")
-    g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run")
-    g.add_argument("--timeout", type=float, default=600.0, help="seconds one whole submission may run")
-    g.add_argument("--memory-mb", type=int, default=6144, help="address-space cap per kernel, MiB")
-    g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time")
+    g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default: 120)")
+    g.add_argument("--timeout", type=float, default=600.0, help="seconds one whole submission may run, restarts included (default: 600)")
+    g.add_argument("--memory-mb", type=int, default=6144, help="address-space cap per kernel in MiB; torch alone takes ~3300 (default: 6144)")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
     g.add_argument("--data", type=Path, default=None,
-                   help="dataset cache the kernels read (default: an empty one per submission)")
-    g.add_argument("--require-sandbox", action="store_true", help="refuse to grade without Landlock")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="dataset cache the kernels may read, not write (default: an empty one per submission)")
+    g.add_argument("--require-sandbox", action="store_true", help="refuse to grade where Landlock cannot confine writes (default: warn)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
     g.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     g.set_defaults(func=_cmd_grade)
