@@ -141,6 +141,16 @@ def test_feedback_says_which_checks_failed_and_why(graded):
     assert "graded by hand" in dave
 
 
+def test_executed_notebooks_are_kept_for_hand_grading(graded):
+    nb = nbformat.read(graded["out"].parent / "grades-executed" / f"carol__{FLAT[:-6]}.ipynb", as_version=4)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+    assert cells["ex2-mean"].source == "mean_value = 0.0"  # her answer
+    assert "BEGIN HIDDEN TESTS" in cells["ex2-mean-test"].source  # the source's test
+    printed = "".join(o.get("text", "") for o in cells["ex1-flip-test"].outputs)
+    assert printed == "✓ exercise 1: flip_h mirrors left-right\n"
+    assert "mirrored place" in cells["ex3-explain"].source  # her explanation, to be read by hand
+
+
 def test_endless_loop_is_stopped_within_the_limits(graded):
     frank = _csv(graded["out"])["frank"]
     # one timed-out cell plus one normal re-run; well inside the per-submission limit

@@ -106,8 +106,9 @@ def _copy_work_files(src: Path, dst: Path) -> None:
                            f"so keep it under {_WORK_FILES_MB} MB (move data to the dataset cache).")
 
 
-async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, threads: int) -> tuple[dict, list[str]]:
-    """Grade one submission; never raises for anything the submission contains."""
+async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, threads: int,
+                     executed_dir: Path) -> tuple[dict, list[str]]:
+    """Grade one submission, keep the executed notebook; never raises for anything the submission contains."""
     row = {"student": sub.student, "file": sub.rel, "hash": sub.digest, "status": "ok", "detail": "",
            "lesson": sub.lesson.path.stem if sub.lesson else "", "total": 0, "seconds": 0.0}
     lesson = sub.lesson
@@ -132,6 +133,7 @@ async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, thr
     except Exception as exc:  # e.g. cells without a source, a kernel that cannot start: this row only
         row.update(status="error", detail=f"could not be graded ({type(exc).__name__}: {str(exc)[:160]})")
         return row, [f"Your notebook could not be graded: {row['detail']}. Ask your instructor."]
+    nbformat.write(run.nb, executed_dir / (_feedback_name(sub.rel)[:-4] + ".ipynb"))  # for hand grading
     points, lines = score(lesson, run, limits)
     row.update(points, total=sum(points.values()), seconds=round(run.seconds, 1))
     died = [i for i, r in enumerate(run.cells) if r.status == "died"]
@@ -181,7 +183,8 @@ def _write_csv(path: Path, rows: list[dict], exercise_cols: list[str]) -> None:
 def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path | None = None,
                       feedback_dir: Path | None = None, limits: Limits = Limits(), jobs: int = 1,
                       data_dir: Path | None = None, progress: bool = True) -> list[dict]:
-    """Grade every submission under ``folder`` into ``out`` (CSV) and one feedback file each; resumable."""
+    """Grade every submission under ``folder`` into ``out`` (CSV), one feedback file and one executed
+    notebook each (``<out>-feedback/``, ``<out>-executed/``); resumable."""
     from tqdm.auto import tqdm
 
     loaded = [load_lesson(p) for p in lessons]
@@ -191,7 +194,9 @@ def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path |
         print(f"skipped {why}")
     out.parent.mkdir(parents=True, exist_ok=True)
     feedback_dir = feedback_dir or out.with_name(out.stem + "-feedback")
-    feedback_dir.mkdir(parents=True, exist_ok=True)
+    executed_dir = out.with_name(out.stem + "-executed")  # hidden tests and all: not for learners
+    for folder_ in (feedback_dir, executed_dir):
+        folder_.mkdir(parents=True, exist_ok=True)
     used = [les for les in loaded if any(s.lesson is les for s in subs)]
     cols = list(dict.fromkeys(gid for les in used for gid in [*les.auto, *les.manual]))
     old = read_grades(out)
@@ -209,7 +214,7 @@ def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path |
 
         async def one(sub: Submission) -> tuple[Submission, dict, list[str]]:
             async with gate:
-                return (sub, *await _grade_one(sub, limits, data_dir, threads))
+                return (sub, *await _grade_one(sub, limits, data_dir, threads, executed_dir))
 
         with tqdm(total=len(todo), unit="submission", disable=not progress or not todo) as bar:
             for next_done in asyncio.as_completed([one(s) for s in todo]):
