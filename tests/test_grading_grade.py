@@ -23,6 +23,9 @@ from course_utils.grading.student import student_copy
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.grading_lesson import MAX_POINTS, NAME, lesson, with_answers, without, write_lesson  # noqa: E402
 
+# One worker runs the whole batch when tests are spread with `pytest -n 2 --dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("grading-batch")
+
 # Generous for a loaded 2-core machine (the setup cell imports torch), small enough to keep the loop cheap.
 LIMITS = Limits(cell_timeout=15, submission_timeout=60, memory_mb=6144)
 FLAT = NAME  # submissions named <student>__98_grading_fixture.ipynb
