@@ -136,7 +136,7 @@ def test_feedback_says_which_checks_failed_and_why(graded):
     carol = (fb / f"carol__{FLAT[:-6]}.txt").read_text()
     assert "mean_value differs from the expected values" in carol  # the hidden test's message
     assert "not done yet" in (fb / f"bob__{FLAT[:-6]}.txt").read_text()
-    assert "per-cell limit" in (fb / f"frank__{FLAT[:-6]}.txt").read_text()
+    assert "stopped by the time limit (15 s per cell" in (fb / f"frank__{FLAT[:-6]}.txt").read_text()
     assert "kernel died" in (fb / f"gina__{FLAT[:-6]}.txt").read_text()
     assert "MemoryError" in (fb / f"leo__{FLAT[:-6]}.txt").read_text()
     assert "ex1-flip-test was edited; the original was used" in (fb / f"erin__{FLAT[:-6]}.txt").read_text()

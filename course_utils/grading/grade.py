@@ -74,7 +74,8 @@ def _why(result, limits: Limits) -> str:
     checks = [ln for ln in result.stdout.splitlines() if ln.startswith(("✓", "✗"))]
     if result.status == "error":
         return " / ".join(ln for ln in checks if ln.startswith("✗")) or f"{result.ename}: {result.evalue}"[:300]
-    return {"timeout": f"stopped after the {limits.cell_timeout:g} s per-cell limit (an endless loop?)",
+    return {"timeout": f"stopped by the time limit ({limits.cell_timeout:g} s per cell, "
+                       f"{limits.submission_timeout:g} s in all): an endless loop?",
             "died": "the kernel died in this cell (os._exit, a crash, or the memory cap)",
             "not run": "not run: the submission used up its time"}.get(result.status, result.status)
 
