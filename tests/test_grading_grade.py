@@ -27,7 +27,7 @@ from fixtures.grading_lesson import MAX_POINTS, NAME, lesson, with_answers, with
 pytestmark = pytest.mark.xdist_group("grading-batch")
 
 # Generous for a loaded 2-core machine (the setup cell imports torch), small enough to keep the loop cheap.
-LIMITS = Limits(cell_timeout=15, submission_timeout=60, memory_mb=6144)
+LIMITS = Limits(cell_timeout=20, submission_timeout=90, memory_mb=6144)
 FLAT = NAME  # submissions named <student>__98_grading_fixture.ipynb
 WRONG_SHAPE = "def flip_h(x):\n    return x.reshape(x.shape[0], -1)"
 # Sleeps instead of spinning so the shared test machine keeps its CPU; the grader cannot tell the difference.
@@ -136,7 +136,7 @@ def test_feedback_says_which_checks_failed_and_why(graded):
     carol = (fb / f"carol__{FLAT[:-6]}.txt").read_text()
     assert "mean_value differs from the expected values" in carol  # the hidden test's message
     assert "not done yet" in (fb / f"bob__{FLAT[:-6]}.txt").read_text()
-    assert "stopped by the time limit (15 s per cell" in (fb / f"frank__{FLAT[:-6]}.txt").read_text()
+    assert "stopped by the time limit (20 s per cell" in (fb / f"frank__{FLAT[:-6]}.txt").read_text()
     assert "kernel died" in (fb / f"gina__{FLAT[:-6]}.txt").read_text()
     assert "MemoryError" in (fb / f"leo__{FLAT[:-6]}.txt").read_text()
     assert "ex1-flip-test was edited; the original was used" in (fb / f"erin__{FLAT[:-6]}.txt").read_text()
