@@ -1,0 +1,14 @@
+"""Grading: learner copies of the lessons (``course student``) and offline batch grading (``course grade``).
+
+    student   nbgrader markup -> student/NN_topic.ipynb (stubs with hints, hidden tests removed)
+    collect   which files in a submissions folder are submissions, of which lesson
+    grade     a folder of submissions -> grades.csv + one feedback file per submission
+    runner    executes one notebook in a sandboxed kernel with time limits
+    sandbox   the kernel's limits: address-space cap, writes confined to its temp dir (Landlock)
+    cli       the ``course student`` and ``course grade`` commands
+
+Nothing here runs on import; submodules load when used.
+"""
+from __future__ import annotations
+
+__all__ = ["student", "collect", "grade", "runner", "sandbox", "cli"]

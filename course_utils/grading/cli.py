@@ -1,0 +1,100 @@
+"""``course student [--check]`` and ``course grade SUBMISSIONS_DIR [--lesson NN] [--out grades.csv]``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register", "resolve_lesson"]
+
+
+def resolve_lesson(spec: str, lessons: list[Path]) -> Path:
+    """``--lesson`` as a number (``01``), a name (``01_tensors``) or a path to a notebook."""
+    path = Path(spec)
+    if path.suffix == ".ipynb" and path.exists():
+        return path.resolve()
+    hits = [p for p in lessons if p.stem == spec or p.name[:2] == spec.zfill(2) or p.stem.startswith(spec)]
+    if len(hits) != 1:
+        names = ", ".join(p.stem for p in lessons) or "none"
+        raise SystemExit(f"--lesson {spec!r} matches {len(hits)} lessons (have: {names}); "
+                         "give its number, its name, or a path to the notebook.")
+    return hits[0]
+
+
+def _cmd_student(args) -> int:
+    from ..nbtools import lesson_notebooks
+    from .student import stale_student_copies, write_student_copies
+
+    lessons = lesson_notebooks(args.root)
+    out = args.root / "student"
+    if args.check:
+        stale = stale_student_copies(lessons, out)
+        for path in stale:
+            print(f"stale {path}")
+        if stale:
+            print(f"{len(stale)} student copies are out of date: run `course student` and commit student/")
+            return 1
+        print(f"{len(lessons)} student copies are up to date")
+        return 0
+    changed = write_student_copies(lessons, out)
+    print(f"wrote {len(changed)} of {len(lessons)} student copies into {out}" if changed
+          else f"{len(lessons)} student copies already up to date in {out}")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from ..nbtools import lesson_notebooks
+    from .grade import grade_submissions
+    from .runner import Limits
+    from .sandbox import landlock_abi
+
+    if not args.submissions.is_dir():
+        raise SystemExit(f"{args.submissions} is not a folder: give the folder that holds the submissions.")
+    lessons = lesson_notebooks(args.root)
+    only = resolve_lesson(args.lesson, lessons) if args.lesson else None
+    if only is not None and only not in lessons:
+        lessons.append(only)
+    if not lessons:
+        raise SystemExit(f"no lessons found in {args.root / 'notebooks'}: run this from the course repository.")
+    if landlock_abi() < 1:
+        msg = ("Landlock is not available here, so submissions can write wherever you can. "
+               "Grade untrusted work in a container or VM (docs/instructors.md).")
+        if args.require_sandbox:
+            raise SystemExit(msg)
+        print(f"warning: {msg}")
+    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb)
+    rows = grade_submissions(args.submissions, lessons, args.out, only=only, feedback_dir=args.feedback,
+                             limits=limits, jobs=args.jobs, data_dir=args.data, progress=not args.quiet)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no submissions found"
+    print(f"{len(rows)} submissions graded into {args.out}: {summary}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``student`` and ``grade`` to the ``course`` command."""
+    from ..nbtools import ROOT
+
+    s = subparsers.add_parser("student", help="generate the learner copies in student/ from notebooks/")
+    s.add_argument("--check", action="store_true", help="only check they are up to date; exit 1 if not")
+    s.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    s.set_defaults(func=_cmd_student)
+
+    g = subparsers.add_parser("grade", help="grade a folder of submitted notebooks into a CSV (offline)")
+    g.add_argument("submissions", type=Path, help="folder: <student>/<NN_topic>.ipynb or <student>__<NN_topic>.ipynb")
+    g.add_argument("--lesson", help="grade every file against this lesson (number, name or .ipynb path); "
+                                    "default: from each file's name or contents")
+    g.add_argument("--out", type=Path, default=Path("grades.csv"), help="the CSV to write and resume from (default: grades.csv)")
+    g.add_argument("--feedback", type=Path, default=None,
+                   help="folder for one feedback .txt per submission (default: <out>-feedback/ beside the CSV)")
+    g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default: 120)")
+    g.add_argument("--timeout", type=float, default=600.0, help="seconds one whole submission may run, restarts included (default: 600)")
+    g.add_argument("--memory-mb", type=int, default=6144, help="address-space cap per kernel in MiB; torch alone takes ~3300 (default: 6144)")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
+    g.add_argument("--data", type=Path, default=None,
+                   help="dataset cache the kernels may read, not write (default: an empty one per submission)")
+    g.add_argument("--require-sandbox", action="store_true", help="refuse to grade where Landlock cannot confine writes (default: warn)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
+    g.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    g.set_defaults(func=_cmd_grade)

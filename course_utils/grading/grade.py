@@ -1,0 +1,231 @@
+"""Grade a folder of submitted notebooks offline (``course grade``): one CSV row and one feedback file each.
+
+For each submission the grader builds the notebook it runs from the *source* lesson: every cell is the
+lesson's own (tests with their hidden part, setup, prose), except that each solution cell's content is
+taken from the submission's cell with the same nbgrader ``grade_id``. A solution cell the learner
+deleted gets the student stub back; a deleted or edited test cell changes nothing. Cells the learner
+added are not run: everything that should be graded goes in the answer cells.
+
+Which files are submissions, and of which lesson, is :mod:`course_utils.grading.collect`'s job.
+Scores follow nbgrader's rules (a test cell that raises scores 0, a numeric result gives partial
+credit) except that warnings printed to stderr do not cost the points.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbgrader.utils import get_partial_grade, is_solution
+
+from .collect import Lesson, Submission, find_submissions, grade_id as _gid, load_lesson
+from .runner import Limits, RunResult, kernel_env, run_notebook
+
+__all__ = ["assemble", "score", "grade_submissions", "read_grades"]
+
+_FIXED = ["student", "lesson", "file", "status", "total", "max"]
+_TAIL = ["manual", "seconds", "hash", "detail"]
+_WORK_FILES_MB = 200
+
+
+def assemble(lesson: Lesson, submitted: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, list[str], list[str]]:
+    """The notebook to run: the lesson with the submission's answers. Returns (nb, missing ids, notes)."""
+    theirs: dict[str, object] = {}
+    for cell in submitted.cells:
+        gid = _gid(cell)
+        if gid and gid not in theirs:
+            theirs[gid] = cell
+    stubs = {_gid(c): c for c in lesson.student.cells if _gid(c)}
+    nb = nbformat.from_dict(json.loads(json.dumps(lesson.nb)))
+    nb.cells = []
+    missing, notes = [], []
+    for cell in lesson.nb.cells:
+        gid = _gid(cell)
+        new = nbformat.from_dict(json.loads(json.dumps(cell)))
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        if gid is not None and gid not in theirs:
+            missing.append(gid)
+        if gid is not None and is_solution(cell):
+            new.source = theirs[gid].source if gid in theirs else stubs[gid].source
+        elif gid is not None and gid in theirs and theirs[gid].source not in (stubs[gid].source, cell.source):
+            notes.append(f"{gid} was edited; the original was used")
+        nb.cells.append(new)
+    return nb, missing, notes
+
+
+def _score_cell(cell, result, points: float) -> float:
+    if result.status != "ok":
+        return 0.0
+    for out in cell.outputs:
+        if out.output_type == "execute_result" and "text/plain" in out.get("data", {}):
+            return float(get_partial_grade(out, points))
+    return points
+
+
+def _why(result, limits: Limits) -> str:
+    checks = [ln for ln in result.stdout.splitlines() if ln.startswith(("✓", "✗"))]
+    if result.status == "error":
+        return " / ".join(ln for ln in checks if ln.startswith("✗")) or f"{result.ename}: {result.evalue}"[:300]
+    return {"timeout": f"stopped by the time limit ({limits.cell_timeout:g} s per cell, "
+                       f"{limits.submission_timeout:g} s in all): an endless loop?",
+            "died": "the kernel died in this cell (os._exit, a crash, or the memory cap)",
+            "not run": "not run: the submission used up its time"}.get(result.status, result.status)
+
+
+def score(lesson: Lesson, run: RunResult, limits: Limits) -> tuple[dict[str, float], list[str]]:
+    """Points per autograded cell and feedback lines, from an executed notebook."""
+    points, lines = {}, []
+    for cell, result in zip(run.nb.cells, run.cells):
+        gid = _gid(cell)
+        if gid in lesson.auto:
+            points[gid] = _score_cell(cell, result, lesson.auto[gid])
+            mark = "✓" if points[gid] == lesson.auto[gid] else "✗"
+            why = "" if mark == "✓" and result.status == "ok" else f": {_why(result, limits)}"
+            lines.append(f"{mark} {gid}  {points[gid]:g}/{lesson.auto[gid]:g}{why}")
+        elif gid and is_solution(cell) and cell.cell_type == "code" and result.status != "ok":
+            lines.append(f"! answer cell {gid}: {_why(result, limits)}")
+    for gid, pts in lesson.manual.items():
+        lines.append(f"· {gid}  ?/{pts:g}: graded by hand")
+    return points, lines
+
+
+def _copy_work_files(src: Path, dst: Path) -> None:
+    """Copy the files beside the lesson (images, small data), not notebooks, hidden files or build output."""
+    ignore = shutil.ignore_patterns("*.ipynb", ".*", "__pycache__", "build")
+    shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True)
+    size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file())
+    if size > _WORK_FILES_MB * 2**20:
+        raise RuntimeError(f"{src} holds {size / 2**20:.0f} MB besides notebooks; every submission gets a copy, "
+                           f"so keep it under {_WORK_FILES_MB} MB (move data to the dataset cache).")
+
+
+async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, threads: int,
+                     executed_dir: Path) -> tuple[dict, list[str]]:
+    """Grade one submission, keep the executed notebook; never raises for anything the submission contains."""
+    row = {"student": sub.student, "file": sub.rel, "hash": sub.digest, "status": "ok", "detail": "",
+           "lesson": sub.lesson.path.stem if sub.lesson else "", "total": 0, "seconds": 0.0}
+    lesson = sub.lesson
+    if lesson is None:
+        row.update(status="error", detail="cannot tell which lesson this is: name it NN_topic.ipynb or use --lesson")
+        return row, [row["detail"]]
+    row.update({gid: 0 for gid in lesson.auto}, max=sum(lesson.auto.values()), manual=sum(lesson.manual.values()))
+    row.update({gid: "" for gid in lesson.manual})
+    try:
+        submitted = nbformat.reads(sub.data.decode("utf-8"), as_version=4)
+        submitted.cells  # noqa: B018 - a JSON file that is not a notebook fails here
+    except Exception as exc:  # anything unreadable: corrupt JSON, a PDF, a zip ...
+        row.update(status="error", detail=f"not a readable notebook ({type(exc).__name__}: {str(exc)[:120]})")
+        return row, [f"Could not read your file as a Jupyter notebook: {row['detail']}."]
+    try:
+        nb, missing, notes = assemble(lesson, submitted)
+        with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+            root = Path(tmp)
+            _copy_work_files(lesson.path.parent, root / "work")
+            nbformat.write(nb, root / "work" / lesson.path.name)
+            run = await run_notebook(nb, root / "work", limits, kernel_env(root, data_dir, threads))
+    except Exception as exc:  # e.g. cells without a source, a kernel that cannot start: this row only
+        row.update(status="error", detail=f"could not be graded ({type(exc).__name__}: {str(exc)[:160]})")
+        return row, [f"Your notebook could not be graded: {row['detail']}. Ask your instructor."]
+    nbformat.write(run.nb, executed_dir / (_feedback_name(sub.rel)[:-4] + ".ipynb"))  # for hand grading
+    points, lines = score(lesson, run, limits)
+    row.update(points, total=sum(points.values()), seconds=round(run.seconds, 1))
+    died = [i for i, r in enumerate(run.cells) if r.status == "died"]
+    timed = [i for i, r in enumerate(run.cells) if r.status == "timeout"]
+    if missing:
+        notes.insert(0, f"missing cells: {', '.join(missing)}")
+    notes += run.notes
+    row["status"] = ("error" if died else "timeout" if timed or run.out_of_time
+                     else "missing cells" if missing else "ok")
+    row["detail"] = "; ".join(notes)
+    return row, lines + [f"note: {n}" for n in notes]
+
+
+def _feedback_text(row: dict, lines: list[str]) -> str:
+    head = (f"{row['student']} - {row['lesson'] or '?'} ({row['file']})\n"
+            f"score {row.get('total', 0):g} / {row.get('max', 0) or 0:g} automatic"
+            + (f", plus {row['manual']:g} graded by hand" if row.get("manual") else "")
+            + f"; status {row['status']}\n\n")
+    return head + "\n".join(lines) + "\n"
+
+
+def _feedback_name(rel: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", rel.replace("/", "__")).rsplit(".", 1)[0] + ".txt"
+
+
+def read_grades(path: Path) -> dict[str, dict]:
+    """Rows of a grades CSV keyed by file (empty if there is none)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["file"]: row for row in csv.DictReader(f)}
+
+
+def _write_csv(path: Path, rows: list[dict], exercise_cols: list[str]) -> None:
+    """Write the CSV atomically: a temp file in the same folder, then rename."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_FIXED + exercise_cols + _TAIL, extrasaction="ignore")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: (r["lesson"], r["student"], r["file"])):
+        writer.writerow({k: (f"{v:g}" if isinstance(v, float) else v) for k, v in row.items()})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path | None = None,
+                      feedback_dir: Path | None = None, limits: Limits = Limits(), jobs: int = 1,
+                      data_dir: Path | None = None, progress: bool = True) -> list[dict]:
+    """Grade every submission under ``folder`` into ``out`` (CSV), one feedback file and one executed
+    notebook each (``<out>-feedback/``, ``<out>-executed/``); resumable."""
+    from tqdm.auto import tqdm
+
+    loaded = [load_lesson(p) for p in lessons]
+    forced = next((les for les in loaded if only is not None and les.path == only), None)
+    subs, skipped = find_submissions(folder, loaded, forced, limits)
+    for why in skipped:
+        print(f"skipped {why}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    feedback_dir = feedback_dir or out.with_name(out.stem + "-feedback")
+    executed_dir = out.with_name(out.stem + "-executed")  # hidden tests and all: not for learners
+    for folder_ in (feedback_dir, executed_dir):
+        folder_.mkdir(parents=True, exist_ok=True)
+    used = [les for les in loaded if any(s.lesson is les for s in subs)]
+    cols = list(dict.fromkeys(gid for les in used for gid in [*les.auto, *les.manual]))
+    old = read_grades(out)
+    rows, todo = {}, []
+    for sub in subs:
+        prev = old.get(sub.rel)
+        if prev and prev.get("hash") == sub.digest and (feedback_dir / _feedback_name(sub.rel)).exists():
+            rows[sub.rel] = prev
+        else:
+            todo.append(sub)
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(jobs)
+
+        async def one(sub: Submission) -> tuple[Submission, dict, list[str]]:
+            async with gate:
+                return (sub, *await _grade_one(sub, limits, data_dir, threads, executed_dir))
+
+        with tqdm(total=len(todo), unit="submission", disable=not progress or not todo) as bar:
+            for next_done in asyncio.as_completed([one(s) for s in todo]):
+                sub, row, lines = await next_done
+                rows[sub.rel] = row
+                (feedback_dir / _feedback_name(sub.rel)).write_text(_feedback_text(row, lines), encoding="utf-8")
+                _write_csv(out, list(rows.values()), cols)  # after each one: an interrupted run resumes
+                bar.set_postfix_str(f"{sub.rel}: {row['status']}", refresh=False)
+                bar.update()
+
+    asyncio.run(main())
+    _write_csv(out, list(rows.values()), cols)
+    return [rows[s.rel] for s in subs]
