@@ -19,6 +19,7 @@ from ..config import data_dir
 __all__ = ["DataError", "file_hash", "verify_file", "weights_dir", "use_weights_dir", "shapes_dir", "build_once", "read_manifest"]
 
 MANIFEST = "manifest.json"
+JPEG = {"quality": 95, "subsampling": 0}  # shapes JPEGs: lossy like the real sets, but no chroma smearing
 
 
 class DataError(RuntimeError):
