@@ -134,10 +134,10 @@ def _background(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 def _paint(img, alpha, colour, shade=None):
     """Alpha-composite a flat (optionally shaded) colour (N, 3) onto img (N, H, W, 3) in place."""
-    col = colour[:, None, None, :] * (1.0 if shade is None else shade[..., None])
-    a = alpha[..., None]
-    img *= 1 - a
-    img += a * col
+    n, y, x = np.nonzero(alpha)  # only covered pixels: clutter and objects cover a small part of each image
+    a = alpha[n, y, x][:, None]
+    col = colour[n] if shade is None else colour[n] * shade[n, y, x][:, None]
+    img[n, y, x] = img[n, y, x] * (1 - a) + a * col
 
 
 def _shading(rng, n: int, size: int, cx, cy, radius):
