@@ -62,6 +62,11 @@ def check_loss(loss: torch.Tensor) -> None:
                                  "or lower the learning rate / switch amp off.")
 
 
+def _main(out):
+    """The main output: torchvision segmentation models return ``{"out": ..., "aux": ...}``."""
+    return out["out"] if isinstance(out, dict) and "out" in out else out
+
+
 class Task:
     """Base: classification-style ``model(x) -> output``, ``loss_fn(output, y)``."""
 
@@ -81,12 +86,12 @@ class Task:
 
     def eval_output(self, model, x, tta_flip: bool = False):
         """Model output for metrics, averaged with the horizontally flipped image's if ``tta_flip``."""
-        out = model(x)
+        out = _main(model(x))
         if tta_flip:
-            out = (out + self.unflip(model(x.flip(-1)))) / 2
-        return out
-
-    def unflip(self, out):
+            flipped = _main(model(x.flip(-1)))
+            if flipped.ndim == 4:  # a dense (per-pixel) prediction: flip it back to the image's orientation
+                flipped = flipped.flip(-1)
+            out = (out + flipped) / 2
         return out
 
     def check_output(self, out, y, loss_fn) -> None:
@@ -144,7 +149,7 @@ class Segmentation(Task):
             check_images(model, x)
         out = model(x)
         aux = out.get("aux") if isinstance(out, dict) else None
-        out = out["out"] if isinstance(out, dict) else out
+        out = _main(out)
         if check:
             self.check_output(out, y, loss_fn)
         loss = loss_fn(out, y)
@@ -153,15 +158,6 @@ class Segmentation(Task):
         if check:
             check_loss(loss)
         return loss, out
-
-    def eval_output(self, model, x, tta_flip: bool = False):
-        out = model(x)
-        out = out["out"] if isinstance(out, dict) else out
-        if tta_flip:
-            flipped = model(x.flip(-1))
-            flipped = flipped["out"] if isinstance(flipped, dict) else flipped
-            out = (out + flipped.flip(-1)) / 2  # flip the prediction back to the image's orientation
-        return out
 
     def check_output(self, out, y, loss_fn) -> None:
         if out.ndim != 4 or y.ndim != 3 or out.shape[-2:] != y.shape[-2:]:
