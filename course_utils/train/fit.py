@@ -49,11 +49,12 @@ def make_schedule(schedule, optimizer, lr: float, total_steps: int):
     """Learning-rate schedule stepped after every batch: "onecycle", "cosine", "constant", or ``f(opt, steps)``."""
     if callable(schedule):
         return schedule(optimizer, total_steps)
-    if schedule == "onecycle":  # warm up for 25% of the steps to ``lr``, then anneal to ~0
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.25)
+    if schedule == "onecycle" and total_steps >= 3:  # warm up for 25% of the steps to ``lr``, then anneal to ~0
+        pct = min(0.5, max(0.25, 2 / total_steps))  # at least two warm-up steps, or OneCycleLR divides by 0
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=pct)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    if schedule in ("constant", None):
+    if schedule in ("constant", None, "onecycle"):  # onecycle needs 3 steps or more
         return None
     raise ValueError(f"schedule={schedule!r}: use 'onecycle', 'cosine', 'constant' or a function (opt, steps)")
 
