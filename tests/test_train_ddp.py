@@ -66,3 +66,10 @@ def test_torchrun_command_line(tmp_path):
     assert "world size 2, weights identical on all ranks: True" in res.stdout
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert state["config"]["world_size"] == 2 and state["epoch"] == 0
+
+
+def test_course_train_subcommand_shares_the_torchrun_options():
+    from course_utils.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--epochs", "3", "--ema", "0.99", "--channels-last"])
+    assert (args.epochs, args.ema, args.channels_last, args.data) == (3, 0.99, True, "synthetic")

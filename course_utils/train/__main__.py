@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run", "synthetic"]
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -62,14 +62,20 @@ def _model(name: str, num_classes: int):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and train."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train with parsed arguments; returns 0, or 1 when the ranks' weights disagree at the end."""
     from . import TensorLoader, ddp, fit
 
-    args = build_parser().parse_args(argv)
     device = torch.device(args.device or ddp.init())
     if args.device:
         ddp.init()
     if args.data == "synthetic":
-        (xt, yt), (xv, yv) = synthetic(args.n_train, seed=args.seed), synthetic(args.n_train // 4, seed=args.seed + 1)
+        xt, yt = synthetic(args.n_train, seed=args.seed)
+        xv, yv = synthetic(args.n_train // 4, seed=args.seed + 1)
         classes, mean, std = 10, None, None
     else:
         import course_utils

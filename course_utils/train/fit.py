@@ -1,4 +1,4 @@
-"""``fit``: the training loop of every lesson after 02, in one call, built from ``train_one_epoch`` and ``evaluate``.
+"""``fit``: the training loop of the lessons after 02 in one call, built from ``train_one_epoch`` and ``evaluate``.
 
 It decides everything once at the top (task, loss, metrics, device, precision, optimizer, schedule,
 DDP, compile), then runs ``for epoch: train_one_epoch -> evaluate -> record -> checkpoint``. Each speed
@@ -101,7 +101,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
     ``train``/``val``: DataLoader or TensorLoader of ``(x, y)``. ``amp``: None = auto (bf16/fp16 on GPU, off on
     CPU), True, False, "bf16", "fp16". ``compile``: True or a dict of ``torch.compile`` options.
     ``ema``: decay (e.g. 0.999) — evaluation uses the averaged weights, which the model gets at the end.
-    ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min) — saves ``best.pt``; ``early_stop``: patience in epochs.
+    ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min), saved as ``best.pt``; ``early_stop``: patience
+    in epochs. ``config``: extra entries (e.g. ``cfg.as_dict()``) stored in the History and checkpoints.
     """
     if seed is not None:
         seed_everything(seed)
@@ -172,7 +173,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
             else:
                 stale += 1
             if show:
-                tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+                tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                     for k, v in row.items()))
             if ckpt and ddp.is_main():
                 save_checkpoint(ckpt / "last.pt", **state, epoch=epoch, history=history, config=cfg)
                 if improved:
@@ -185,7 +187,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         history.interrupted = True
         if ddp.is_main():
             where = f"; last checkpoint kept at {ckpt / 'last.pt'}" if ckpt else ""
-            print(f"interrupted during epoch {epoch + 1}: returning the History of {len(history)} finished epochs{where}")
+            print(f"interrupted during epoch {epoch + 1}: returning the History of {len(history)} "
+                  f"finished epochs{where}")
     if averaged is not None:  # the averaged weights are the ones we evaluated: keep them
         raw.load_state_dict(averaged.model.state_dict())
     history.seconds = time.perf_counter() - t_start

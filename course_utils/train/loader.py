@@ -27,7 +27,8 @@ class TensorLoader:
                  device: str | torch.device = "cpu", drop_last: bool = False, seed: int | None = None,
                  pad: int = 4):
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"TensorLoader wants uint8 images N×C×H×W, got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(f"TensorLoader wants uint8 images N×C×H×W, got {images.dtype} "
+                             f"{tuple(images.shape)}")
         if images.shape[1] not in (1, 3) and images.shape[-1] in (1, 3):
             raise ValueError(f"images look channels-last {tuple(images.shape)}: "
                              "use images.permute(0, 3, 1, 2) to get N×C×H×W")

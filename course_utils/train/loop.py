@@ -106,7 +106,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                     *, scheduler=None, task: str | Task | None = None, amp: torch.dtype | None = None,
                     scaler: torch.amp.GradScaler | None = None, ema: EMA | None = None, metrics: dict | None = None,
                     channels_last: bool = False, quiet: bool = False, desc: str = "train") -> dict:
-    """One pass over ``loader``: forward, loss, backward, step for each batch; returns mean loss/metrics and counts."""
+    """One pass over ``loader``: forward, loss, backward, step per batch; returns mean loss, metrics, counts."""
     device = torch.device(device)
     model.train()
     running = _Running(metrics)

@@ -117,7 +117,8 @@ def _check_labels(y: torch.Tensor, n_classes: int, what: str, ignore: int | None
     lo, hi = int(labelled.min()), int(labelled.max())
     if hi >= n_classes:
         raise ValueError(f"a label is {hi} but the model outputs {n_classes} classes ({what}): wrong number "
-                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not 0-based.")
+                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not "
+                         "0-based.")
     if lo < 0:
         raise ValueError(f"a label is {lo}: labels must be class indices in 0..{n_classes - 1}.")
 
@@ -232,7 +233,7 @@ def get_task(task) -> Task:
 
 
 def infer_task(model: nn.Module, batch) -> Task:
-    """Detection for torchvision detectors or dict targets, segmentation for N×H×W targets, else classification."""
+    """Detection (torchvision detector, dict targets), segmentation (N×H×W targets), else classification."""
     if type(getattr(model, "transform", None)).__name__ == "GeneralizedRCNNTransform":
         return TASKS["detection"]
     y = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
