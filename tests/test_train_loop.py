@@ -196,6 +196,8 @@ def test_negative_labels_and_float_labels():
         _fit(tiny(), batches(x, y - 1))
     with pytest.raises(TypeError, match="int64.*long"):
         _fit(tiny(), batches(x, y.float()), task="classification")
+    with pytest.raises(TypeError, match="int32.*long"):
+        _fit(tiny(), batches(x, y.int()))
 
 
 def test_channels_last_input_and_uint8_input():

@@ -83,6 +83,8 @@ def test_segmentation_mask_size_and_class_errors():
         fit(TinySeg(), [(x, y[:, :4, :4])], epochs=1, lr=0.1, task="segmentation", quiet=True)
     with pytest.raises(ValueError, match="wrong number of classes"):
         fit(TinySeg(2), [(x, y)], epochs=1, lr=0.1, quiet=True)
+    with pytest.raises(TypeError, match="uint8.*long"):  # masks straight from PNG files
+        fit(TinySeg(), [(x, y.to(torch.uint8))], epochs=1, lr=0.1, task="segmentation", quiet=True)
 
 
 def tiny_detector(num_classes=3):

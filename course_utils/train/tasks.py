@@ -108,9 +108,9 @@ class Task:
 
 
 def _check_labels(y: torch.Tensor, n_classes: int, what: str, ignore: int | None = None) -> None:
-    if y.is_floating_point():
+    if y.dtype != torch.int64:  # masks read from PNGs are often uint8, labels from NumPy int32
         raise TypeError(f"labels are {y.dtype}, but cross-entropy wants int64 class indices: use y.long() "
-                        "(or pass a loss that takes float targets).")
+                        "(or pass a loss that takes other targets).")
     labelled = y[y != ignore] if ignore is not None else y
     if labelled.numel() == 0:
         return
@@ -164,7 +164,8 @@ class Segmentation(Task):
         if out.ndim != 4 or y.ndim != 3 or out.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"segmentation wants logits N×C×H×W and masks N×H×W of the same size, got "
                              f"{tuple(out.shape)} and {tuple(y.shape)}: upsample the logits or resize the masks.")
-        _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
+        if isinstance(loss_fn, nn.CrossEntropyLoss):
+            _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
 
     def default_loss(self, label_smoothing: float = 0.0):
         return nn.CrossEntropyLoss(ignore_index=self.ignore_index, label_smoothing=label_smoothing)
