@@ -95,7 +95,7 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         label_smoothing: float = 0.0, ema: float | None = None, tta_flip: bool = False,
         checkpoint_dir: str | Path | None = None, resume: bool = False, best_metric: str | None = None,
         early_stop: int | None = None, quiet: bool = False, seed: int | None = None,
-        config: dict | None = None) -> History:
+        config=None) -> History:
     """Train ``model`` on ``train`` for ``epochs``, evaluating on ``val`` after each epoch; returns a History.
 
     ``train``/``val``: DataLoader or TensorLoader of ``(x, y)``. ``amp``: None = auto (bf16/fp16 on GPU, off on
@@ -106,6 +106,7 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
     """
     if seed is not None:
         seed_everything(seed)
+    config = config.as_dict() if hasattr(config, "as_dict") else config  # a course_utils.Config is fine too
     device = torch.device(device or pick_device())
     task = get_task(task) if task else _infer_task(model, train)
     if loss is not None and label_smoothing:
