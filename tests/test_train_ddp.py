@@ -37,8 +37,16 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     first = [p.detach().clone() for p in model.parameters()]
     h = fit(model, train, TensorLoader(x, y, 32, shuffle=False), epochs=2, lr=0.1, device="cpu", quiet=True,
             seed=0)
+    # a DataLoader gets a DistributedSampler: each rank sees its half, and the weights stay in sync
+    ds = torch.utils.data.TensorDataset(x.float() / 255, y)
+    dl = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)
+    seen = []
+    model2 = nn.Sequential(nn.Flatten(), nn.Linear(192, 3))
+    model2.register_forward_pre_hook(lambda m, i: seen.append(len(i[0])))
+    fit(model2, dl, epochs=1, lr=0.1, device="cpu", quiet=True, seed=0)
     torch.save({"state": model.state_dict(), "first": first, "batches": len(train), "history": h.rows,
-                "world": h.config["world_size"]}, f"{out}/rank{rank}.pt")
+                "world": h.config["world_size"], "state2": model2.state_dict(), "seen2": sum(seen)},
+               f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 
 
@@ -54,6 +62,8 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(r0["first"], r1["first"]))  # they started apart
     assert r0["history"][-1]["val_loss"] != r0["history"][0]["val_loss"]  # and trained
     assert r0["history"][-1]["train_loss"] == r1["history"][-1]["train_loss"]  # loss averaged over ranks
+    assert r0["seen2"] == r1["seen2"] == 32  # DataLoader sharded by a DistributedSampler
+    assert all(torch.equal(v, r1["state2"][k]) for k, v in r0["state2"].items())
 
 
 def test_torchrun_command_line(tmp_path):
