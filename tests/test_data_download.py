@@ -31,6 +31,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         type(self).requests.append(rng)
         start = int(rng.split("=")[1].split("-")[0]) if rng else 0
         data = type(self).payload
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = data[start:]
         self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(body)))
@@ -74,6 +79,12 @@ def test_resume_from_part_left_by_an_earlier_run(server, tmp_path):
     dl.download(server, tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(), progress=False)
     assert _Handler.requests == ["bytes=123456-"]
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+
+
+def test_complete_part_from_a_crash_before_rename(server, tmp_path):
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD)  # fully fetched, never renamed
+    dl.download(server, tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD and _Handler.requests == [f"bytes={len(PAYLOAD)}-"]
 
 
 def test_checksum_mismatch_is_never_used(server, tmp_path):
