@@ -21,6 +21,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     cut = None
     requests: list = []
+    payload = PAYLOAD
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -29,11 +30,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         type(self).requests.append(rng)
         start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-        body = PAYLOAD[start:]
+        data = type(self).payload
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = data[start:]
         self.send_response(206 if rng else 200)
         self.send_header("Content-Length", str(len(body)))
         if rng:
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
         if type(self).cut is not None and not rng:
             self.wfile.write(body[:type(self).cut])
@@ -45,7 +52,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server():
-    _Handler.cut, _Handler.requests = None, []
+    _Handler.cut, _Handler.requests, _Handler.payload = None, [], PAYLOAD
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -72,6 +79,12 @@ def test_resume_from_part_left_by_an_earlier_run(server, tmp_path):
     dl.download(server, tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(), progress=False)
     assert _Handler.requests == ["bytes=123456-"]
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+
+
+def test_complete_part_from_a_crash_before_rename(server, tmp_path):
+    (tmp_path / "f.bin.part").write_bytes(PAYLOAD)  # fully fetched, never renamed
+    dl.download(server, tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD and _Handler.requests == [f"bytes={len(PAYLOAD)}-"]
 
 
 def test_checksum_mismatch_is_never_used(server, tmp_path):
@@ -135,3 +148,19 @@ def test_real_checksums_come_from_torchvision():
     assert registry.REAL["cifar10"].files[0][2] == "md5:" + CIFAR10.tgz_md5
     assert registry.REAL["cifar100"].files[0][2] == "md5:" + CIFAR100.tgz_md5
     assert [f[2] for f in registry.REAL["pets"].files] == ["md5:" + m for _, m in OxfordIIITPet._RESOURCES]
+
+
+def test_ensure_downloads_verifies_and_extracts(server, tmp_path, monkeypatch):
+    # the whole `course data download` path, against a dataset served over loopback
+    archive = _tar({"toy/a.txt": b"a", "toy/b.txt": b"b"})
+    _Handler.payload, _Handler.cut = archive, 1000
+    spec = registry.RealDataset("Toy", ((server, "toy.tar.gz", "sha256:" + hashlib.sha256(archive).hexdigest()),),
+                                "toyset", ("toy/a.txt", "toy/b.txt"), "1 kB", "test")
+    monkeypatch.setitem(registry.REAL, "toy", spec)
+    monkeypatch.setattr(registry, "_online", lambda: True)
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    assert not registry.is_cached("toy")
+    root = registry.ensure("toy", progress=False)
+    assert root == (tmp_path / "toyset").resolve() and registry.is_cached("toy")
+    assert (root / "toy" / "b.txt").read_bytes() == b"b" and (tmp_path / "downloads" / "toy.tar.gz").is_file()
+    assert not list(root.glob(".extract-*"))  # no temp folder left behind

@@ -64,3 +64,11 @@ def test_flowers_corrupt_mat(pets_root, tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DataError, match="fail their md5 check"):
         FlowersSet(root, "train", synthetic=True)
+
+
+def test_flowers_files_byte_stable(pets_root, tmp_path, monkeypatch):
+    # scipy writes a timestamp into .mat headers; ours is constant, so the files are identical
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    again = datasets.shapes_set("flowers102", sizes=(48, 12, 4))
+    for name in ("imagelabels.mat", "setid.mat", "jpg/image_00003.jpg"):
+        assert (again / "flowers-102" / name).read_bytes() == (pets_root[1] / "flowers-102" / name).read_bytes()

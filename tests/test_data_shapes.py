@@ -72,6 +72,6 @@ def test_scenes_boxes_match_visible_masks():
 
 
 def test_generation_is_fast():
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: robust to a busy machine
     shapes.make_classification(1200, seed=9)
-    assert time.perf_counter() - t0 < 3.0  # ~0.35 s here; the 6000-image smoke set takes ~2 s
+    assert time.process_time() - t0 < 3.0  # ~0.3 s on an idle core; 10x margin for shared CI machines
