@@ -10,10 +10,11 @@ import importlib
 from .config import Config, setup
 from .record import record
 
-__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools"]
+__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools", "transfer", "arch", "viz"]
 __version__ = "0.1.0"
 
-_LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli"}
+_LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli", "transfer",
+         "arch", "viz"}
 
 
 def __getattr__(name: str):

@@ -188,6 +188,9 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
                  build_dir=build_dir(), on_colab=on_colab())
+    from .data import use_weights_dir
+
+    use_weights_dir()  # torchvision/open_clip weights go to the course cache too (unless TORCH_HOME is set)
     _reset_records(cfg)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name(0)})" if dev == "cuda" else ""

@@ -24,11 +24,11 @@ _TORCHVISION = ("resnet18", "resnet34", "resnet50")
 
 
 def use_weights_cache() -> Path:
-    """Point TORCH_HOME at the course weights cache (unless the user set it); return that folder."""
-    from .data import weights_dir
+    """Point TORCH_HOME/HF_HOME into the course weights cache (see data.use_weights_dir); return its root."""
+    from .data import use_weights_dir, weights_dir
 
-    os.environ.setdefault("TORCH_HOME", str(weights_dir()))
-    return Path(os.environ["TORCH_HOME"])
+    use_weights_dir()
+    return weights_dir()
 
 
 def weights_path(name: str) -> Path:

@@ -134,5 +134,5 @@ def test_torchvision_backbone_goes_through_weights_get_state_dict(monkeypatch):
     monkeypatch.delenv("TORCH_HOME", raising=False)
     monkeypatch.setattr(ResNet18_Weights, "get_state_dict", get_state_dict)
     model = transfer.load_backbone("resnet18")
-    assert calls == [(ResNet18_Weights.DEFAULT, str(transfer.use_weights_cache()))]
+    assert calls == [(ResNet18_Weights.DEFAULT, str(transfer.use_weights_cache() / "torch"))]
     torch.testing.assert_close(model.state_dict()["conv1.weight"], fake["conv1.weight"])
