@@ -62,6 +62,11 @@ def check_loss(loss: torch.Tensor) -> None:
                                  "or lower the learning rate / switch amp off.")
 
 
+def _main(out):
+    """The main output: torchvision segmentation models return ``{"out": ..., "aux": ...}``."""
+    return out["out"] if isinstance(out, dict) and "out" in out else out
+
+
 class Task:
     """Base: classification-style ``model(x) -> output``, ``loss_fn(output, y)``."""
 
@@ -81,12 +86,12 @@ class Task:
 
     def eval_output(self, model, x, tta_flip: bool = False):
         """Model output for metrics, averaged with the horizontally flipped image's if ``tta_flip``."""
-        out = model(x)
+        out = _main(model(x))
         if tta_flip:
-            out = (out + self.unflip(model(x.flip(-1)))) / 2
-        return out
-
-    def unflip(self, out):
+            flipped = _main(model(x.flip(-1)))
+            if flipped.ndim == 4:  # a dense (per-pixel) prediction: flip it back to the image's orientation
+                flipped = flipped.flip(-1)
+            out = (out + flipped) / 2
         return out
 
     def check_output(self, out, y, loss_fn) -> None:
@@ -103,16 +108,17 @@ class Task:
 
 
 def _check_labels(y: torch.Tensor, n_classes: int, what: str, ignore: int | None = None) -> None:
-    if y.is_floating_point():
+    if y.dtype != torch.int64:  # masks read from PNGs are often uint8, labels from NumPy int32
         raise TypeError(f"labels are {y.dtype}, but cross-entropy wants int64 class indices: use y.long() "
-                        "(or pass a loss that takes float targets).")
+                        "(or pass a loss that takes other targets).")
     labelled = y[y != ignore] if ignore is not None else y
     if labelled.numel() == 0:
         return
     lo, hi = int(labelled.min()), int(labelled.max())
     if hi >= n_classes:
         raise ValueError(f"a label is {hi} but the model outputs {n_classes} classes ({what}): wrong number "
-                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not 0-based.")
+                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not "
+                         "0-based.")
     if lo < 0:
         raise ValueError(f"a label is {lo}: labels must be class indices in 0..{n_classes - 1}.")
 
@@ -144,7 +150,7 @@ class Segmentation(Task):
             check_images(model, x)
         out = model(x)
         aux = out.get("aux") if isinstance(out, dict) else None
-        out = out["out"] if isinstance(out, dict) else out
+        out = _main(out)
         if check:
             self.check_output(out, y, loss_fn)
         loss = loss_fn(out, y)
@@ -154,20 +160,12 @@ class Segmentation(Task):
             check_loss(loss)
         return loss, out
 
-    def eval_output(self, model, x, tta_flip: bool = False):
-        out = model(x)
-        out = out["out"] if isinstance(out, dict) else out
-        if tta_flip:
-            flipped = model(x.flip(-1))
-            flipped = flipped["out"] if isinstance(flipped, dict) else flipped
-            out = (out + flipped.flip(-1)) / 2  # flip the prediction back to the image's orientation
-        return out
-
     def check_output(self, out, y, loss_fn) -> None:
         if out.ndim != 4 or y.ndim != 3 or out.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"segmentation wants logits N×C×H×W and masks N×H×W of the same size, got "
                              f"{tuple(out.shape)} and {tuple(y.shape)}: upsample the logits or resize the masks.")
-        _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
+        if isinstance(loss_fn, nn.CrossEntropyLoss):
+            _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
 
     def default_loss(self, label_smoothing: float = 0.0):
         return nn.CrossEntropyLoss(ignore_index=self.ignore_index, label_smoothing=label_smoothing)
@@ -236,7 +234,7 @@ def get_task(task) -> Task:
 
 
 def infer_task(model: nn.Module, batch) -> Task:
-    """Detection for torchvision detectors or dict targets, segmentation for N×H×W targets, else classification."""
+    """Detection (torchvision detector, dict targets), segmentation (N×H×W targets), else classification."""
     if type(getattr(model, "transform", None)).__name__ == "GeneralizedRCNNTransform":
         return TASKS["detection"]
     y = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None
