@@ -153,11 +153,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _set_threads() -> None:
-    """Use the cores this process may run on; respect $OMP_NUM_THREADS if the user set it."""
+def _set_threads(profile: str) -> None:
+    """Threads for CPU work: 1 for smoke (tiny ops, where thread hand-offs cost more than they save,
+    and badly so on a busy machine), else every core this process may use. $OMP_NUM_THREADS wins."""
     import torch
 
     if os.environ.get("OMP_NUM_THREADS"):
+        return
+    if profile == "smoke":
+        torch.set_num_threads(1)
         return
     try:
         n = len(os.sched_getaffinity(0))
@@ -184,7 +188,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
             present = None
     prof, reason = resolve_profile(profile, dev, datasets, present)
     if dev == "cpu":
-        _set_threads()
+        _set_threads(prof)
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
                  build_dir=build_dir(), on_colab=on_colab())

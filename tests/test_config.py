@@ -63,3 +63,19 @@ def test_offline_env_skips_network(monkeypatch):
     monkeypatch.setattr(config, "_probe_cache", {})
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     assert config._online() is False
+
+
+def test_smoke_uses_one_cpu_thread_unless_told(monkeypatch):
+    n = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        setup("smoke", quiet=True)
+        assert torch.get_num_threads() == 1
+        setup("light", quiet=True)
+        assert torch.get_num_threads() >= 1
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        setup("light", quiet=True)   # the user's choice is left alone
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(n)
