@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import importlib
 
-from .cache import DataError, weights_dir
+from .cache import DataError, use_weights_dir, weights_dir
 from .registry import is_cached
 
-__all__ = ["DataError", "is_cached", "weights_dir", "ImageSet", "load_tensors", "ensure"]
+__all__ = ["DataError", "is_cached", "weights_dir", "use_weights_dir", "ImageSet", "load_tensors", "get_dataset",
+           "ensure", "train_transforms", "eval_transforms", "norm_stats", "NAMES"]
 
-_LAZY = {"ImageSet": "cifar", "load_tensors": "cifar", "ensure": "registry"}
+_LAZY = {"ImageSet": "cifar", "load_tensors": "cifar", "get_dataset": "datasets", "NAMES": "datasets",
+         "ensure": "registry", "train_transforms": "transforms", "eval_transforms": "transforms",
+         "norm_stats": "transforms"}
 
 
 def __getattr__(name: str):

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..config import data_dir
 
-__all__ = ["DataError", "file_hash", "verify_file", "weights_dir", "shapes_dir", "build_once", "read_manifest"]
+__all__ = ["DataError", "file_hash", "verify_file", "weights_dir", "use_weights_dir", "shapes_dir", "build_once", "read_manifest"]
 
 MANIFEST = "manifest.json"
 
@@ -58,8 +58,10 @@ def use_weights_dir() -> Path:
 
 
 def shapes_dir(kind: str, seed: int, sizes: tuple[int, ...]) -> Path:
-    """Folder of one generated set, e.g. data_dir()/shapes/cifar10-s0-5000x1000."""
-    return data_dir() / "shapes" / f"{kind}-s{seed}-{'x'.join(str(s) for s in sizes)}"
+    """Folder of one generated set, e.g. data_dir()/shapes/cifar10-v1-s0-5000x1000 (v = generator version)."""
+    from .shapes import VERSION
+
+    return data_dir() / "shapes" / f"{kind}-v{VERSION}-s{seed}-{'x'.join(str(s) for s in sizes)}"
 
 
 def read_manifest(folder: str | Path) -> dict:

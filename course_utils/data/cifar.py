@@ -159,8 +159,10 @@ def shapes_cifar(name: str, seed: int = DATA_SEED, sizes: tuple[int, int] | None
         names = shapes.SHAPES if classes == 10 else shapes.CIFAR100_FINE
         write_cifar(tmp, name, (imgs[tr], fine[tr], coarse[tr]), (imgs[te], fine[te], coarse[te]),
                     names, shapes.CIFAR100_COARSE)
+        x = imgs[tr].reshape(-1, 3).astype(np.float64) / 255  # normalisation stats of the train split
         return {"generator": "shapes", "format": f"CIFAR-{classes} python pickle", "seed": seed,
-                "sizes": [n_train, n_test]}
+                "sizes": [n_train, n_test], "mean": [round(v, 4) for v in x.mean(0)],
+                "std": [round(v, 4) for v in x.std(0)]}
 
     folder = shapes_dir(name, seed, (n_train, n_test))
     build_once(folder, build, rebuild=rebuild)

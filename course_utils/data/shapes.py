@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SHAPES", "COLOURS", "WARM", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
+__all__ = ["VERSION", "SHAPES", "COLOURS", "WARM", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
            "make_scenes", "Scene"]
 
+VERSION = 1  # bump when the rendering changes: cached sets are keyed by it
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross", "ring", "crescent", "heart", "arrow")
 # Named colours (RGB). CIFAR-100 superclasses group them into warm and cool halves.
 COLOURS = {
@@ -216,13 +217,16 @@ class Scene(dict):
     """One scene's objects: keys shape, colour (int64 (K,)), boxes (float32 (K, 4) xyxy), masks (bool (K, H, W))."""
 
 
-def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, min_pixels: int = 40):
+def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, min_pixels: int = 40,
+                radius: tuple[float, float] = (0.09, 0.2)):
     """``n`` images with 1..max_objects objects each: (images uint8 (N, H, W, 3), list of :class:`Scene`).
 
     Later objects occlude earlier ones; masks and boxes describe the *visible* part, and objects with
-    fewer than ``min_pixels`` visible pixels are dropped (as VOC/COCO annotators would).
+    fewer than ``min_pixels`` visible pixels are dropped (as VOC/COCO annotators would). Object radii
+    are drawn from ``radius`` (fractions of the image side). Rendered without supersampling: masks are
+    exactly the pixels each object covers.
     """
-    rng = np.random.default_rng([seed, size, max_objects, 2])
+    rng = np.random.default_rng([seed, size, max_objects, 2, int(radius[0] * 1000), int(radius[1] * 1000)])
     count = rng.integers(1, max_objects + 1, n)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     scenes: list[Scene] = []
@@ -235,12 +239,12 @@ def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, mi
         colours = rng.integers(0, len(COLOURS), (m, max_objects))
         for k in range(max_objects):
             present = count[start:start + m] > k
-            radius = rng.uniform(0.09, 0.2, m).astype(np.float32) * size
-            cx = rng.uniform(radius, size - radius)
-            cy = rng.uniform(radius, size - radius)
-            alpha = _coverage(shapes[:, k], cx, cy, radius, rng.uniform(0, 2 * np.pi, m), size)
+            r = rng.uniform(*radius, m).astype(np.float32) * size
+            cx = rng.uniform(0.8 * r, size - 0.8 * r)
+            cy = rng.uniform(0.8 * r, size - 0.8 * r)
+            alpha = _coverage(shapes[:, k], cx, cy, r, rng.uniform(0, 2 * np.pi, m), size, ss=1)
             alpha *= present[:, None, None]
-            _paint(img, alpha, _object_colours(rng, colours[:, k]), _shading(rng, m, size, cx, cy, radius))
+            _paint(img, alpha, _object_colours(rng, colours[:, k]), _shading(rng, m, size, cx, cy, r))
             owner[alpha > 0.5] = k
         images[start:start + m] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
         for i in range(m):

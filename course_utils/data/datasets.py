@@ -1,0 +1,161 @@
+"""``get_dataset(name, split, cfg)``: one call for every dataset of the course, real or shapes world.
+
+=========== ============================== =============================================================
+name        light / full (real)            smoke (shapes world, same on-disk format, same reader)
+=========== ============================== =============================================================
+cifar10     CIFAR-10                       10 shapes, 32x32, CIFAR-10 pickle batches
+cifar100    CIFAR-100                      100 colour x shape classes, 20 superclasses, CIFAR-100 pickle
+voc_det     VOC2012 detection (Main)       1-4 shapes per 128x128 image, VOC XML boxes
+voc_seg     VOC2012 segmentation           the same scenes, palette PNG class masks with void borders
+coco_det    COCO val2017 (80/20 cut)       1-4 shapes per 128x128 image, COCO JSON, RLE masks
+captions    COCO val2017 captions          1-2 shapes per 64x64 image, "a small red star left of ..."
+pets        Oxford-IIIT Pet (37 breeds)    one large shape per 64x64 image, Pet layout (class in name)
+pets_seg    Oxford-IIIT Pet trimaps        the same images, trimaps (object/background/border)
+flowers102  Oxford Flowers-102             one large shape per 64x64 image, Flowers-102 .mat layout
+=========== ============================== =============================================================
+
+Why these: VOC is the reference box+mask format and small enough for light runs; COCO val2017 is
+the smallest official set with boxes, masks and 5 captions per image (we cut it 80/20 by image id,
+since train2017 is 18 GB); Pets and Flowers are the classic small transfer-learning sets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import shapes
+from .cache import DataError, build_once, shapes_dir
+
+__all__ = ["get_dataset", "shapes_set", "SMOKE_SIZES", "NAMES", "splits_of"]
+
+SMOKE_SIZES = {  # (image side, train/trainval images, val/test images)
+    "voc": (128, 160, 40), "coco": (128, 160, 40), "captions": (64, 800, 200), "pets": (64, 400, 100),
+    "flowers102": (64, 300, 100),
+}
+_KIND = {"voc_det": "voc", "voc_seg": "voc", "coco_det": "coco", "captions": "captions", "pets": "pets",
+         "pets_seg": "pets", "flowers102": "flowers102"}
+NAMES = ("cifar10", "cifar100", *_KIND)
+_SPLITS = {"voc": ("train", "val", "trainval"), "coco": ("train", "val"), "captions": ("train", "val"),
+           "pets": ("trainval", "test"), "flowers102": ("train", "val", "test")}
+_CLASSES = ("__background__", *shapes.SHAPES)
+
+
+def splits_of(name: str) -> tuple[str, ...]:
+    """The split names a dataset accepts."""
+    return ("train", "test") if name in ("cifar10", "cifar100") else _SPLITS[_KIND[name]]
+
+
+def _stats(images: np.ndarray) -> dict:
+    x = images.reshape(-1, 3).astype(np.float64) / 255
+    return {"mean": [round(v, 4) for v in x.mean(0)], "std": [round(v, 4) for v in x.std(0)]}
+
+
+def shapes_set(kind: str, seed: int = 0, sizes: tuple[int, int, int] | None = None, rebuild: bool = False) -> Path:
+    """Generate (once, cached by seed and sizes) the shapes world for 'voc', 'coco', 'captions', 'pets'."""
+    from .captions import scene_captions
+
+    side, n_a, n_b = sizes or SMOKE_SIZES[kind]
+
+    def build(tmp: Path) -> dict:
+        if kind in ("voc", "coco"):
+            images, scenes = shapes.make_scenes(n_a + n_b, side, seed)
+        elif kind == "captions":
+            images, scenes = shapes.make_scenes(n_a + n_b, side, seed, max_objects=2, min_pixels=20)
+        else:
+            images, scenes = shapes.make_scenes(n_a + n_b, side, seed, max_objects=1, radius=(0.22, 0.42))
+        first, second = _SPLITS[kind][:2]
+        parts = {first: (images[:n_a], scenes[:n_a]), second: (images[n_a:], scenes[n_a:])}
+        if kind == "voc":
+            from .voc import write_voc
+            write_voc(tmp, parts, _CLASSES)
+        elif kind == "coco":
+            from .coco import write_coco
+            write_coco(tmp, parts, shapes.SHAPES)
+        elif kind == "captions":
+            from .coco import write_coco
+            caps = {s: [scene_captions(sc, side) for sc in p[1]] for s, p in parts.items()}
+            write_coco(tmp, parts, shapes.SHAPES, captions=caps)
+        elif kind == "pets":
+            from .pets import write_pets
+            write_pets(tmp, parts, shapes.SHAPES)
+        elif kind == "flowers102":
+            from .flowers import write_flowers
+            write_flowers(tmp, images, scenes, n_a, shapes.SHAPES)
+        else:
+            raise DataError(f"no shapes generator for {kind!r}")
+        return {"generator": "shapes", "format": kind, "seed": seed, "sizes": [side, n_a, n_b],
+                **_stats(images[:n_a])}
+
+    folder = shapes_dir(kind, seed, (side, n_a, n_b))
+    build_once(folder, build, rebuild=rebuild)
+    return folder
+
+
+def _real(name: str, split: str, transforms):
+    from .registry import ensure
+
+    kind = _KIND[name]
+    if kind == "voc":
+        from .voc import VOCDetectionSet, VOCSegmentationSet
+        cls = VOCDetectionSet if name == "voc_det" else VOCSegmentationSet
+        return cls(ensure("voc"), split, transforms=transforms)
+    if kind in ("coco", "captions"):
+        from .coco import CocoCaptionSet, CocoDetectionSet
+        root = ensure("coco")
+        ids = _coco_cut(root, split)
+        cls = CocoDetectionSet if kind == "coco" else CocoCaptionSet
+        return cls(root, split, transforms, image_dir="val2017", ann_split="val2017", image_ids=ids)
+    if kind == "pets":
+        from .pets import PetsSet
+        return PetsSet(ensure("pets").parent, split, segmentation=name == "pets_seg", transforms=transforms)
+    from .flowers import FlowersSet
+    return FlowersSet(ensure("flowers102").parent, split, transforms=transforms)
+
+
+def _coco_cut(root: Path, split: str) -> list[int]:
+    """COCO val2017 image ids cut 80/20 (sorted by id) into our train/val."""
+    if split not in ("train", "val"):
+        raise DataError(f"COCO has no split {split!r} here: use 'train' or 'val' (an 80/20 cut of val2017)")
+    import json
+    ids = sorted(im["id"] for im in json.loads((root / "annotations" / "instances_val2017.json").read_text())["images"])
+    cut = int(0.8 * len(ids))
+    return ids[:cut] if split == "train" else ids[cut:]
+
+
+def get_dataset(name: str, split: str, cfg, transforms=None):
+    """A torch Dataset for ``name`` (see the table above): real data in light/full, the shapes world in smoke.
+
+    Samples are tv_tensors (Image uint8 (3, H, W); BoundingBoxes xyxy; Mask), except CIFAR (PIL + int,
+    torchvision's own class). ``transforms`` is a v2 transform applied to (image, target) jointly;
+    see :mod:`course_utils.data.transforms` for the per-dataset pipelines.
+    """
+    if name not in NAMES:
+        raise DataError(f"unknown dataset {name!r}: use one of {', '.join(NAMES)}")
+    if split not in splits_of(name):
+        raise DataError(f"{name} has no split {split!r}: use one of {', '.join(splits_of(name))}")
+    if name in ("cifar10", "cifar100"):
+        from .cifar import open_cifar, shapes_cifar
+        from .registry import ensure
+        if cfg.profile == "smoke":
+            return open_cifar(shapes_cifar(name), name, split, synthetic=True, transform=transforms)
+        return open_cifar(ensure(name), name, split, transform=transforms)
+    if cfg.profile != "smoke":
+        return _real(name, split, transforms)
+    kind = _KIND[name]
+    root = shapes_set(kind)
+    if kind == "voc":
+        from .voc import VOCDetectionSet, VOCSegmentationSet
+        cls = VOCDetectionSet if name == "voc_det" else VOCSegmentationSet
+        return cls(root, split, classes=_CLASSES, transforms=transforms)
+    if kind == "coco":
+        from .coco import CocoDetectionSet
+        return CocoDetectionSet(root, split, transforms)
+    if kind == "captions":
+        from .coco import CocoCaptionSet
+        return CocoCaptionSet(root, split, transforms)
+    if kind == "pets":
+        from .pets import PetsSet
+        return PetsSet(root, split, segmentation=name == "pets_seg", transforms=transforms)
+    from .flowers import FlowersSet
+    return FlowersSet(root, split, transforms=transforms, synthetic=True)

@@ -1,0 +1,79 @@
+"""Oxford-IIIT Pet layout: write shapes scenes as pets (class from the file name, trimaps), read via torchvision.
+
+Layout (as ``images.tar.gz`` + ``annotations.tar.gz``)::
+
+    oxford-iiit-pet/images/<Class>_<n>.jpg
+    oxford-iiit-pet/annotations/{trainval,test}.txt     "<id> <class 1..C> <species 1..2> <breed>"
+    oxford-iiit-pet/annotations/trimaps/<id>.png        L-mode PNG: 1 object, 2 background, 3 border
+
+Samples: (Image uint8 (3, H, W), label int) or (Image, Mask int64 (H, W) with 0 object, 1 background,
+2 border - torchvision's trimap values minus one).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.datasets import OxfordIIITPet
+from torchvision.transforms.v2 import functional as F
+
+from .cache import DataError
+from .voc import _void_border
+
+__all__ = ["write_pets", "PetsSet", "SPLITS"]
+
+SPLITS = ("trainval", "test")
+
+
+def write_pets(folder: Path, splits: dict, classes) -> None:
+    """Write {split: (images uint8 NHWC, one-object scenes)} in the Oxford-IIIT Pet layout under ``folder``."""
+    base = Path(folder) / "oxford-iiit-pet"
+    for sub in ("images", "annotations/trimaps"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    n = 0
+    for split, (images, scenes) in splits.items():
+        lines = []
+        for img, sc in zip(images, scenes):
+            if len(sc["shape"]) == 0:
+                continue
+            label = int(sc["shape"][0])
+            image_id = f"{classes[label].capitalize()}_{n}"
+            n += 1
+            Image.fromarray(img).save(base / "images" / f"{image_id}.jpg", quality=92)
+            fg = sc["masks"][0]
+            border = _void_border(fg.astype(np.int64)) == 255
+            trimap = np.where(border, 3, np.where(fg, 1, 2)).astype(np.uint8)
+            Image.fromarray(trimap).save(base / "annotations" / "trimaps" / f"{image_id}.png")
+            lines.append(f"{image_id} {label + 1} {1 + label % 2} {label + 1}\n")
+        (base / "annotations" / f"{split}.txt").write_text("".join(lines))
+
+
+class PetsSet(Dataset):
+    """torchvision's OxfordIIITPet -> (Image, class index) or, with segmentation=True, (Image, Mask trimap-1)."""
+
+    def __init__(self, root: str | Path, split: str = "trainval", segmentation: bool = False, transforms=None):
+        if split not in SPLITS:
+            raise DataError(f"Oxford-IIIT Pet has no split {split!r}: use one of {', '.join(SPLITS)}")
+        if not (Path(root) / "oxford-iiit-pet" / "images").is_dir():
+            raise DataError(f"{root} has no oxford-iiit-pet/images/ folder: wrong root? Pass the folder that "
+                            "contains oxford-iiit-pet.")
+        kind = "segmentation" if segmentation else "category"
+        self.ds = OxfordIIITPet(str(root), split=split, target_types=kind, download=False)
+        self.classes, self.segmentation, self.transforms = self.ds.classes, segmentation, transforms
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        pil, target = self.ds[i]
+        image = tv_tensors.Image(F.pil_to_tensor(pil.convert("RGB")))
+        if self.segmentation:
+            if target.size != pil.size:
+                raise DataError(f"trimap {self.ds._segs[i]} is {target.size} but its image is {pil.size}: "
+                                "masks must match their image pixel for pixel.")
+            target = tv_tensors.Mask(torch.from_numpy(np.array(target)).long() - 1)
+        return self.transforms(image, target) if self.transforms else (image, target)
