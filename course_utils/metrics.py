@@ -1,0 +1,146 @@
+"""Metrics the lessons report: accuracy, confusion matrix, mean IoU, detection AP at one IoU threshold.
+
+Two kinds, both accepted by ``course_utils.train.evaluate``:
+
+* functions ``metric(output, target) -> scalar tensor`` averaged over batches, weighted by batch size
+  (``accuracy``, ``pixel_accuracy``);
+* objects with ``reset()``, ``update(output, target)``, ``compute()`` for metrics that are not a mean of
+  per-batch values (``MeanIoU``, ``DetectionAP``) — the same protocol as torchmetrics, so its metrics work too.
+
+Layouts: classification ``output`` is logits (N, C), ``target`` int64 (N,); segmentation ``output`` is
+logits (N, C, H, W), ``target`` int64 (N, H, W) with ``ignore_index`` (255) for unlabelled pixels;
+detection follows torchvision: lists of dicts with ``boxes`` (xyxy, pixels), ``labels`` and ``scores``.
+Results are fractions in [0, 1] (torchvision's reference ``accuracy`` returns percentages).
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["accuracy", "pixel_accuracy", "confusion_matrix", "iou_from_confusion", "mean_iou",
+           "MeanIoU", "average_precision", "DetectionAP"]
+
+
+@torch.no_grad()
+def accuracy(output: torch.Tensor, target: torch.Tensor, topk=(1,)):
+    """Fraction of samples whose true class is among the top-k logits; a list for a tuple ``topk``."""
+    ks = (topk,) if isinstance(topk, int) else tuple(topk)
+    pred = output.topk(max(ks), dim=1).indices  # (N, maxk)
+    hit = pred.eq(target.view(-1, 1))  # (N, maxk)
+    res = [hit[:, :k].any(dim=1).float().mean() for k in ks]
+    return res[0] if isinstance(topk, int) else res
+
+
+def _labels(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Logits (N, C, ...) -> labels (N, ...); labels pass through."""
+    return x.argmax(1) if x.ndim == target.ndim + 1 else x
+
+
+@torch.no_grad()
+def pixel_accuracy(output: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """Fraction of labelled pixels predicted correctly (output logits N×C×H×W or labels N×H×W)."""
+    keep = target != ignore_index
+    return (_labels(output, target)[keep] == target[keep]).float().mean()
+
+
+@torch.no_grad()
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     ignore_index: int | None = None) -> torch.Tensor:
+    """C×C counts, rows = true class, columns = predicted (as sklearn); ``pred`` may be logits (N, C, ...)."""
+    pred = _labels(pred, target).reshape(-1)
+    target = target.reshape(-1)
+    keep = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    idx = target[keep] * num_classes + pred[keep]
+    return torch.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def iou_from_confusion(cm: torch.Tensor) -> torch.Tensor:
+    """Per-class IoU = TP / (TP + FP + FN); NaN for a class absent from both prediction and target."""
+    cm = cm.double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    return tp / union  # 0/0 -> nan on purpose: such a class says nothing
+
+
+def mean_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255) -> float:
+    """Mean over classes of IoU, ignoring classes absent from both prediction and target."""
+    return iou_from_confusion(confusion_matrix(pred, target, num_classes, ignore_index)).nanmean().item()
+
+
+class MeanIoU:
+    """Accumulates a confusion matrix over batches; ``compute()`` returns mean IoU (``per_class`` too)."""
+
+    def __init__(self, num_classes: int | None = None, ignore_index: int = 255):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.reset()
+
+    def reset(self) -> None:
+        self.cm = None
+
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        n = self.num_classes or output.shape[1]  # infer C from the logits on the first batch
+        cm = confusion_matrix(output, target, n, self.ignore_index)
+        self.cm = cm if self.cm is None else self.cm + cm
+
+    def compute(self) -> float:
+        if self.cm is None:
+            return float("nan")
+        return iou_from_confusion(self.cm).nanmean().item()
+
+    def per_class(self) -> torch.Tensor:
+        return iou_from_confusion(self.cm)
+
+
+def average_precision(scores: torch.Tensor, is_tp: torch.Tensor, n_true: int) -> float:
+    """Area under the precision-recall curve (all-point interpolation, PASCAL VOC 2010+)."""
+    if n_true == 0:
+        return float("nan")
+    order = scores.argsort(descending=True)
+    tp = is_tp[order].double().cumsum(0)
+    fp = (~is_tp[order]).double().cumsum(0)
+    recall = torch.cat([torch.zeros(1, dtype=torch.float64), tp / n_true])
+    precision = torch.cat([torch.ones(1, dtype=torch.float64), tp / (tp + fp).clamp(min=1)])
+    # make precision monotone (the envelope), then sum precision × recall steps
+    precision = precision.flip(0).cummax(0).values.flip(0)
+    return float(((recall[1:] - recall[:-1]) * precision[1:]).sum())
+
+
+class DetectionAP:
+    """mAP at one IoU threshold (default 0.5, the VOC metric) over torchvision-style detection dicts."""
+
+    def __init__(self, iou_threshold: float = 0.5):
+        self.iou_threshold = iou_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        self.found: dict[int, list] = {}  # class -> [(score, is_tp)]
+        self.n_true: dict[int, int] = {}
+
+    @torch.no_grad()
+    def update(self, outputs: list[dict], targets: list[dict]) -> None:
+        from torchvision.ops import box_iou
+
+        for out, tgt in zip(outputs, targets):
+            for c in torch.cat([out["labels"], tgt["labels"]]).unique().tolist():
+                pb, ps = out["boxes"][out["labels"] == c].cpu(), out["scores"][out["labels"] == c].cpu()
+                tb = tgt["boxes"][tgt["labels"] == c].cpu()
+                self.n_true[c] = self.n_true.get(c, 0) + len(tb)
+                taken = torch.zeros(len(tb), dtype=torch.bool)
+                iou = box_iou(pb, tb) if len(tb) and len(pb) else torch.zeros(len(pb), len(tb))
+                for i in ps.argsort(descending=True).tolist():  # greedy match, best score first
+                    j = int(iou[i].argmax()) if len(tb) else -1
+                    ok = j >= 0 and iou[i, j] >= self.iou_threshold and not taken[j]
+                    if ok:
+                        taken[j] = True
+                    self.found.setdefault(c, []).append((float(ps[i]), ok))
+
+    def compute(self) -> float:
+        aps = []
+        for c, n in self.n_true.items():
+            hits = self.found.get(c, [])
+            scores = torch.tensor([s for s, _ in hits], dtype=torch.float64)
+            is_tp = torch.tensor([t for _, t in hits], dtype=torch.bool)
+            aps.append(average_precision(scores, is_tp, n))
+        aps = torch.tensor(aps, dtype=torch.float64)
+        return aps.nanmean().item() if len(aps) else float("nan")
