@@ -10,7 +10,7 @@ import torch
 
 import course_utils
 from course_utils.data import DataError, cifar, load_tensors, shapes
-from course_utils.data.cache import read_manifest
+from course_utils.data.cache import read_manifest, shapes_dir
 
 
 @pytest.fixture()
@@ -79,7 +79,7 @@ def test_load_tensors_smoke(tmp_path, monkeypatch):
     assert sorted(sub.labels.bincount().tolist()) == [5] * 5 + [6] * 5
     assert torch.equal(sub.images, load_tensors("cifar10", "train", cfg, limit=55).images)
     # a damaged cache is ours: it is rebuilt, byte for byte
-    folder = tmp_path / "shapes" / "cifar10-s0-200x50"
+    folder = shapes_dir("cifar10", 0, (200, 50))
     md5 = read_manifest(folder)["files"]["cifar-10-batches-py/test_batch"]
     (folder / "cifar-10-batches-py" / "test_batch").write_bytes(b"junk")
     assert torch.equal(load_tensors("cifar10", "test", cfg).images, load_tensors("cifar10", "test", cfg).images)

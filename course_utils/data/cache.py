@@ -19,6 +19,7 @@ from ..config import data_dir
 __all__ = ["DataError", "file_hash", "verify_file", "weights_dir", "use_weights_dir", "shapes_dir", "build_once", "read_manifest"]
 
 MANIFEST = "manifest.json"
+JPEG = {"quality": 95, "subsampling": 0}  # shapes JPEGs: lossy like the real sets, but no chroma smearing
 
 
 class DataError(RuntimeError):
@@ -47,13 +48,17 @@ def verify_file(path: str | Path, expected: str, algo: str = "md5", url: str | N
 
 
 def weights_dir() -> Path:
-    """Cache for pretrained weights (torchvision, open_clip): data_dir()/weights; use as TORCH_HOME."""
+    """Cache for pretrained weights (torchvision, open_clip): data_dir()/weights."""
     return data_dir() / "weights"
 
 
 def use_weights_dir() -> Path:
-    """Point TORCH_HOME (torchvision/torch.hub weights) at :func:`weights_dir` unless the user set it."""
-    os.environ.setdefault("TORCH_HOME", str(weights_dir()))
+    """Point TORCH_HOME (torchvision weights) and HF_HOME (open_clip via the HF hub) into :func:`weights_dir`.
+
+    Values the user already set win. Call before the first weight download (setup() is the place).
+    """
+    os.environ.setdefault("TORCH_HOME", str(weights_dir() / "torch"))
+    os.environ.setdefault("HF_HOME", str(weights_dir() / "huggingface"))
     return Path(os.environ["TORCH_HOME"])
 
 

@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import CocoCaptions, CocoDetection, wrap_dataset_for_transforms_v2
 from torchvision.transforms.v2 import functional as F
 
-from .cache import DataError
+from .cache import JPEG, DataError
 
 __all__ = ["write_coco", "CocoDetectionSet", "CocoCaptionSet"]
 
@@ -51,7 +51,7 @@ def write_coco(folder: Path, splits: dict, classes, captions: dict | None = None
         for i, (img, sc) in enumerate(zip(images, scenes)):
             image_id = i + 1
             name = f"{image_id:012d}.jpg"
-            Image.fromarray(img).save(folder / "images" / split / name, quality=92)
+            Image.fromarray(img).save(folder / "images" / split / name, **JPEG)
             entries.append({"id": image_id, "file_name": name, "height": img.shape[0], "width": img.shape[1]})
             for shape, box, mask in zip(sc["shape"], sc["boxes"], sc["masks"]):
                 x0, y0, x1, y1 = (float(v) for v in box)
@@ -84,9 +84,9 @@ class CocoDetectionSet(Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", transforms=None, image_dir: str | None = None,
                  ann_split: str | None = None, image_ids: list[int] | None = None, splits=("train", "val")):
-        images, ann = _paths(Path(root), ann_split or split, "instances", image_dir, (ann_split or split,))
         if split not in splits:
             raise DataError(f"this COCO set has no split {split!r}: use one of {', '.join(splits)}")
+        images, ann = _paths(Path(root), ann_split or split, "instances", image_dir, (ann_split or split,))
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
             base = CocoDetection(str(images), str(ann))
         if image_ids is not None:  # e.g. real val2017 cut into our train/val

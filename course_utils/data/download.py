@@ -70,6 +70,11 @@ def download(url: str, dest: str | Path, checksum: str, retries: int = 3, timeou
             _fetch(url, part, timeout, progress)
             error = None
             break
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and part.exists():  # nothing left to fetch: the .part is complete
+                error = None
+                break
+            error = exc
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             error = exc
             time.sleep(min(2 ** attempt, 8) * 0.1)

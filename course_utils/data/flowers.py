@@ -16,7 +16,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import Flowers102
 from torchvision.transforms.v2 import functional as F
 
-from .cache import DataError, read_manifest
+from .cache import JPEG, DataError, read_manifest
 
 __all__ = ["write_flowers", "ShapesFlowers102", "FlowersSet", "SPLITS"]
 
@@ -41,7 +41,7 @@ def write_flowers(folder: Path, images: np.ndarray, scenes: list, n_trainval: in
     (base / "jpg").mkdir(parents=True, exist_ok=True)
     labels = np.array([int(sc["shape"][0]) + 1 if len(sc["shape"]) else 1 for sc in scenes], dtype=np.uint8)
     for i, img in enumerate(images, 1):
-        Image.fromarray(img).save(base / "jpg" / f"image_{i:05d}.jpg", quality=92)
+        Image.fromarray(img).save(base / "jpg" / f"image_{i:05d}.jpg", **JPEG)
     ids = np.arange(1, len(images) + 1, dtype=np.uint16)
     half = n_trainval // 2
     _savemat(base / "imagelabels.mat", {"labels": labels[None, :]})

@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import OxfordIIITPet
 from torchvision.transforms.v2 import functional as F
 
-from .cache import DataError
+from .cache import JPEG, DataError
 from .voc import _void_border
 
 __all__ = ["write_pets", "PetsSet", "SPLITS"]
@@ -43,13 +43,24 @@ def write_pets(folder: Path, splits: dict, classes) -> None:
             label = int(sc["shape"][0])
             image_id = f"{classes[label].capitalize()}_{n}"
             n += 1
-            Image.fromarray(img).save(base / "images" / f"{image_id}.jpg", quality=92)
+            Image.fromarray(img).save(base / "images" / f"{image_id}.jpg", **JPEG)
             fg = sc["masks"][0]
             border = _void_border(fg.astype(np.int64)) == 255
             trimap = np.where(border, 3, np.where(fg, 1, 2)).astype(np.uint8)
             Image.fromarray(trimap).save(base / "annotations" / "trimaps" / f"{image_id}.png")
             lines.append(f"{image_id} {label + 1} {1 + label % 2} {label + 1}\n")
         (base / "annotations" / f"{split}.txt").write_text("".join(lines))
+
+
+def _class_names(root: Path) -> list[str]:
+    """Names for every label in either split (torchvision lists only the classes present in one split)."""
+    names = {}
+    for split in SPLITS:
+        path = root / "oxford-iiit-pet" / "annotations" / f"{split}.txt"
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            image_id, label, *_ = line.split()
+            names[int(label) - 1] = " ".join(p.title() for p in image_id.rsplit("_", 1)[0].split("_"))
+    return [names.get(i, str(i)) for i in range(max(names, default=-1) + 1)]
 
 
 class PetsSet(Dataset):
@@ -63,7 +74,7 @@ class PetsSet(Dataset):
                             "contains oxford-iiit-pet.")
         kind = "segmentation" if segmentation else "category"
         self.ds = OxfordIIITPet(str(root), split=split, target_types=kind, download=False)
-        self.classes, self.segmentation, self.transforms = self.ds.classes, segmentation, transforms
+        self.classes, self.segmentation, self.transforms = _class_names(Path(root)), segmentation, transforms
 
     def __len__(self) -> int:
         return len(self.ds)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import data_dir
 from .cache import DataError
 
-__all__ = ["RealDataset", "REAL", "ALIASES", "is_cached", "ensure", "status", "real_name"]
+__all__ = ["RealDataset", "REAL", "ALIASES", "is_cached", "ensure", "status", "real_name", "root_of"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def ensure(name: str, progress: bool = True) -> Path:
     key = real_name(name)
     spec, root = REAL[key], root_of(key)
     if is_cached(key):
-        return data_dir().resolve() if spec.folder == "." else root
+        return root
     if not _online():
         raise DataError(f"{spec.title} ({key}) is not in {data_dir()} and no dataset server is reachable. "
                         f"Run `course data download {key}` on a machine with internet and copy {data_dir()} "
@@ -125,7 +125,7 @@ def ensure(name: str, progress: bool = True) -> Path:
         missing = [r for r in spec.expect if not (data_dir() / spec.folder / r).exists()]
         raise DataError(f"{spec.title}: archives extracted but {missing} are missing in {root}; "
                         f"delete {root} and run `course data download {key}` again.")
-    return data_dir().resolve() if spec.folder == "." else root
+    return root
 
 
 def status() -> list[tuple[str, str, str, str]]:

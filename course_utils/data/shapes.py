@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ["VERSION", "SHAPES", "COLOURS", "WARM", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
            "make_scenes", "Scene"]
 
-VERSION = 1  # bump when the rendering changes: cached sets are keyed by it
+VERSION = 2  # bump when the rendering changes: cached sets are keyed by it
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross", "ring", "crescent", "heart", "arrow")
 # Named colours (RGB). CIFAR-100 superclasses group them into warm and cool halves.
 COLOURS = {
@@ -55,7 +55,7 @@ def _star(u, v, points: int = 5, inner: float = 0.45):
     ix, iy = inner, 0.0
     x, y = r * np.cos(t), r * np.sin(t)
     cross = (ox - ix) * (y - iy) - (oy - iy) * (x - ix)
-    return cross <= 0
+    return cross >= 0  # same side of the edge as the centre
 
 
 def _shape_mask(kind: int, u, v):
@@ -70,7 +70,7 @@ def _shape_mask(kind: int, u, v):
     if name == "star":
         return _star(u, v)
     if name == "hexagon":
-        return _halfplanes(u, v, 6, 0.82)
+        return _halfplanes(u, v, 6, 0.78)
     if name == "cross":
         au, av = np.abs(u), np.abs(v)
         return ((au < 0.28) & (av < 0.9)) | ((av < 0.28) & (au < 0.9))
@@ -134,10 +134,10 @@ def _background(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 def _paint(img, alpha, colour, shade=None):
     """Alpha-composite a flat (optionally shaded) colour (N, 3) onto img (N, H, W, 3) in place."""
-    col = colour[:, None, None, :] * (1.0 if shade is None else shade[..., None])
-    a = alpha[..., None]
-    img *= 1 - a
-    img += a * col
+    n, y, x = np.nonzero(alpha)  # only covered pixels: clutter and objects cover a small part of each image
+    a = alpha[n, y, x][:, None]
+    col = colour[n] if shade is None else colour[n] * shade[n, y, x][:, None]
+    img[n, y, x] = img[n, y, x] * (1 - a) + a * col
 
 
 def _shading(rng, n: int, size: int, cx, cy, radius):

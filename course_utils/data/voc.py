@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import VOCDetection, VOCSegmentation
 from torchvision.transforms.v2 import functional as F
 
-from .cache import DataError
+from .cache import JPEG, DataError
 
 __all__ = ["VOC_CLASSES", "voc_palette", "write_voc", "VOCDetectionSet", "VOCSegmentationSet", "SPLITS"]
 
@@ -103,7 +103,7 @@ def write_voc(folder: Path, splits: dict, classes) -> None:
     for split, (images, scenes) in splits.items():
         ids = [f"{split}_{i:06d}" for i in range(len(images))]
         for image_id, img, sc in zip(ids, images, scenes):
-            Image.fromarray(img).save(base / "JPEGImages" / f"{image_id}.jpg", quality=92)
+            Image.fromarray(img).save(base / "JPEGImages" / f"{image_id}.jpg", **JPEG)
             (base / "Annotations" / f"{image_id}.xml").write_bytes(_xml(image_id, img.shape[0], sc, classes))
             cls = np.zeros(img.shape[:2], dtype=np.int64)
             inst = np.zeros(img.shape[:2], dtype=np.int64)

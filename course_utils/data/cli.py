@@ -1,0 +1,73 @@
+"""``course data download NAME`` / ``course data status`` / ``course data shapes``: the dataset cache from a shell."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def _cmd_download(args) -> int:
+    from .cache import DataError
+    from .registry import ensure, real_name
+
+    for name in args.names:
+        try:
+            root = ensure(real_name(name), progress=not args.quiet)
+        except DataError as exc:
+            print(f"✗ {name}: {exc}")
+            return 1
+        print(f"✓ {name}: {root}")
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from ..config import data_dir
+    from .registry import status
+
+    print(f"data cache: {data_dir()}")
+    for name, title, size, state in status():
+        print(f"  {name:<11} {state:<8} {size:>7}  {title}")
+    shapes = data_dir() / "shapes"
+    built = sorted(p.name for p in shapes.iterdir() if (p / "manifest.json").is_file()) if shapes.is_dir() else []
+    print(f"shapes world: {', '.join(built) if built else 'nothing generated yet'}")
+    return 0
+
+
+def _cmd_shapes(args) -> int:
+    from .cifar import shapes_cifar
+    from .datasets import NAMES, _KIND, shapes_set
+
+    names = args.names or list(NAMES)
+    for name in names:
+        if name in ("cifar10", "cifar100"):
+            shapes_cifar(name, rebuild=args.rebuild)
+        elif name in _KIND:
+            shapes_set(_KIND[name], rebuild=args.rebuild)
+        else:
+            print(f"✗ unknown dataset {name!r}: use one of {', '.join(NAMES)}")
+            return 1
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``course data ...`` to the ``course`` command."""
+    p = subparsers.add_parser("data", help="download datasets, show the cache, generate the shapes world")
+    sub = p.add_subparsers(dest="data_command", required=True)
+    d = sub.add_parser("download", help="download + verify + extract real datasets into the cache")
+    d.add_argument("names", nargs="+", help="cifar10, cifar100, voc, coco, pets, flowers102 (or voc_det, captions ...)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars (default: show them)")
+    d.set_defaults(func=_cmd_download)
+    s = sub.add_parser("status", help="which datasets are in the cache (default location: $COURSE_DATA)")
+    s.set_defaults(func=_cmd_status)
+    g = sub.add_parser("shapes", help="generate the shapes world now (default: every dataset)")
+    g.add_argument("names", nargs="*", help="datasets to generate (default: all)")
+    g.add_argument("--rebuild", action="store_true", help="regenerate even if cached (default: reuse)")
+    g.set_defaults(func=_cmd_shapes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``course data`` on its own (for tests and ``python -m``)."""
+    parser = argparse.ArgumentParser(prog="course")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["data", *(argv or [])])
+    return args.func(args)

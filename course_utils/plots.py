@@ -1,0 +1,125 @@
+"""Plot helpers for lessons: a grid of samples with labels, boxes and masks, for any dataset of the course.
+
+    show_grid(batch.images, labels=batch.labels, classes=batch.classes)       # classification
+    show_grid(images, labels=[t["labels"] for t in targets], boxes=[t["boxes"] for t in targets])
+    show_dataset(get_dataset("voc_seg", "train", cfg), n=8)                  # picks the right overlay
+
+Images may be uint8 or float, (N, 3, H, W) tensors, lists of (3, H, W) tensors of different sizes,
+HWC numpy arrays or PIL images; boxes are xyxy pixels; masks are (H, W) class indices (255 = void,
+drawn white) or (K, H, W) instance masks. Every function returns the matplotlib Figure.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["show_grid", "show_dataset", "to_hwc", "image_is_uint8"]
+
+
+def to_hwc(image, mean=None, std=None) -> np.ndarray:
+    """Any image (CHW/HWC tensor or array, PIL, uint8 or float, maybe normalised) -> float HWC in [0, 1]."""
+    if hasattr(image, "convert") and not hasattr(image, "shape"):  # PIL
+        image = np.asarray(image.convert("RGB"))
+    x = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim == 3 and x.shape[0] in (1, 3) and x.shape[-1] not in (1, 3):
+        x = x.transpose(1, 2, 0)  # CHW -> HWC
+    x = x.astype(np.float64)
+    if mean is not None and std is not None:
+        x = x * np.asarray(std) + np.asarray(mean)
+    elif image_is_uint8(image):
+        x = x / 255
+    elif x.min() < 0 or x.max() > 1:  # normalised without stats given: stretch for display
+        x = (x - x.min()) / max(x.max() - x.min(), 1e-8)
+    x = np.clip(x, 0, 1)
+    return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
+
+
+def image_is_uint8(image) -> bool:
+    """True for uint8 arrays/tensors and PIL images (shown as 0..255)."""
+    dtype = getattr(image, "dtype", None)
+    return str(dtype) in ("uint8", "torch.uint8") or (dtype is None and hasattr(image, "convert"))
+
+
+def _name(label, classes) -> str:
+    label = label.item() if hasattr(label, "item") else label
+    if isinstance(label, str):
+        return label
+    return str(classes[int(label)]) if classes is not None and 0 <= int(label) < len(classes) else str(label)
+
+
+def _overlay(ax, mask) -> None:
+    from .data.voc import voc_palette
+
+    m = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    pal = np.array(voc_palette(), dtype=np.float64).reshape(256, 3) / 255
+    if m.ndim == 3:  # instances (K, H, W) -> index map 1..K
+        index = np.zeros(m.shape[1:], dtype=np.int64)
+        for k in range(m.shape[0]):
+            index[m[k] > 0] = k + 1
+        m = index
+    m = m.astype(np.int64)
+    rgba = np.zeros((*m.shape, 4))
+    rgba[..., :3] = pal[np.clip(m, 0, 255)]
+    rgba[m == 255, :3] = 1.0
+    rgba[..., 3] = np.where(m > 0, 0.55, 0.0)
+    ax.imshow(rgba, interpolation="nearest")
+
+
+def show_grid(images, labels=None, classes=None, boxes=None, masks=None, ncols: int = 8,
+              mean=None, std=None, size: float = 1.6):
+    """Grid of images with optional titles (labels/captions), xyxy boxes (+ their labels) and mask overlays."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    images = list(images)
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_grid needs at least one image")
+    for what, seq in (("labels", labels), ("boxes", boxes), ("masks", masks)):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{what} has {len(seq)} entries for {n} images: give one per image")
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.15 if labels is not None else 1)),
+                             squeeze=False)
+    palette = plt.get_cmap("tab10")
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(to_hwc(images[i], mean, std), interpolation="nearest")
+        if masks is not None and masks[i] is not None:
+            _overlay(ax, masks[i])
+        lab = labels[i] if labels is not None else None
+        if boxes is not None and boxes[i] is not None:
+            b = boxes[i].detach().cpu().numpy() if hasattr(boxes[i], "detach") else np.asarray(boxes[i])
+            for k, (x0, y0, x1, y1) in enumerate(b.reshape(-1, 4)):
+                colour = palette(k % 10)
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=colour))
+                if lab is not None and k < len(lab):
+                    ax.text(x0, y0, _name(lab[k], classes), fontsize=6, color="white", va="bottom",
+                            bbox={"facecolor": colour, "pad": 1, "lw": 0})
+        elif lab is not None:
+            text = "\n".join(lab[:2]) if isinstance(lab, (list, tuple)) else _name(lab, classes)
+            ax.set_title(text, fontsize=7 if len(text) < 30 else 5)
+    fig.tight_layout()
+    return fig
+
+
+def show_dataset(dataset, n: int = 16, ncols: int = 8, classes=None, mean=None, std=None):
+    """Show the first ``n`` samples of any course dataset, choosing labels/boxes/masks from the sample type."""
+    samples = [dataset[i] for i in range(min(n, len(dataset)))]
+    classes = classes if classes is not None else getattr(dataset, "classes", None)
+    images = [s[0] for s in samples]
+    targets = [s[1] for s in samples]
+    first = targets[0]
+    if isinstance(first, dict):
+        return show_grid(images, labels=[t["labels"] for t in targets], classes=classes,
+                         boxes=[t["boxes"] for t in targets], masks=[t.get("masks") for t in targets],
+                         ncols=ncols, mean=mean, std=std)
+    if hasattr(first, "ndim") and first.ndim >= 2:
+        return show_grid(images, masks=targets, ncols=ncols, mean=mean, std=std)
+    return show_grid(images, labels=targets, classes=classes, ncols=ncols, mean=mean, std=std)

@@ -1,0 +1,34 @@
+"""`course data status|download|shapes` from the command line parser."""
+from __future__ import annotations
+
+from course_utils.cli import build_parser
+
+
+def _run(argv, capsys):
+    args = build_parser().parse_args(argv)
+    rc = args.func(args)
+    return rc, capsys.readouterr().out
+
+
+def test_status_lists_every_real_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    rc, out = _run(["data", "status"], capsys)
+    assert rc == 0 and str(tmp_path) in out
+    for name in ("cifar10", "cifar100", "voc", "coco", "pets", "flowers102"):
+        assert f"  {name} " in out and "missing" in out
+    assert "nothing generated yet" in out
+
+
+def test_shapes_then_status(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    monkeypatch.setitem(__import__("course_utils.data.datasets", fromlist=["x"]).SMOKE_SIZES, "pets", (32, 4, 2))
+    rc, _ = _run(["data", "shapes", "pets"], capsys)
+    assert rc == 0
+    rc, out = _run(["data", "status"], capsys)
+    assert "pets-v" in out and "32x4x2" in out
+
+
+def test_download_offline_fails_with_advice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    rc, out = _run(["data", "download", "cifar10"], capsys)
+    assert rc == 1 and "✗ cifar10" in out and "profile='smoke'" in out

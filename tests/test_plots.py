@@ -1,0 +1,69 @@
+"""show_grid / show_dataset draw one panel per image with its labels, boxes and masks."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+import course_utils  # noqa: E402
+from course_utils.data import get_dataset, load_tensors  # noqa: E402
+from course_utils.plots import show_dataset, show_grid, to_hwc  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return course_utils.setup("smoke", 0, quiet=True)
+
+
+def _images(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_classification_grid(cfg):
+    s = load_tensors("cifar10", "test", cfg, limit=10)
+    fig = show_grid(s.images, s.labels, s.classes, ncols=4)
+    assert len(fig.axes) == 12 and len(_images(fig)) == 10
+    assert fig.axes[0].get_title() == s.classes[s.labels[0]]
+    plt.close(fig)
+
+
+def test_to_hwc_layouts():
+    chw = torch.arange(2 * 3 * 4, dtype=torch.uint8).reshape(3, 2, 4)
+    out = to_hwc(chw)
+    assert out.shape == (2, 4, 3) and np.isclose(out[0, 1, 2], chw[2, 0, 1].item() / 255)
+    norm = torch.tensor([[-2.0, 0.0], [1.0, 2.0]]).expand(3, 2, 2)
+    assert to_hwc(norm, mean=(0.5,) * 3, std=(0.25,) * 3)[0, 0, 0] == 0.0  # -2 * .25 + .5 clipped
+
+
+def test_detection_boxes_drawn(cfg):
+    ds = get_dataset("voc_det", "train", cfg)
+    fig = show_dataset(ds, n=4)
+    n_boxes = sum(len(ds[i][1]["boxes"]) for i in range(4))
+    assert sum(isinstance(p, Rectangle) for ax in fig.axes for p in ax.patches) == n_boxes
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert ds.classes[int(ds[0][1]["labels"][0])] in texts
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name,split", [("voc_seg", "val"), ("coco_det", "val"), ("pets_seg", "test")])
+def test_masks_overlaid(name, split, cfg):
+    fig = show_dataset(get_dataset(name, split, cfg), n=3)
+    assert all(len(ax.images) == 2 for ax in _images(fig))  # picture + mask layer
+    plt.close(fig)
+
+
+def test_captions_as_titles(cfg):
+    ds = get_dataset("captions", "val", cfg)
+    fig = show_dataset(ds, n=2)
+    assert fig.axes[0].get_title().startswith(ds[0][1][0])
+    plt.close(fig)
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="labels has 1 entries for 2 images"):
+        show_grid(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), labels=[0])
