@@ -1,4 +1,4 @@
-"""course_utils.metrics against references: torchvision's reference accuracy, counting loops, hand-computed IoU/AP."""
+"""course_utils.metrics against references: torchvision's reference accuracy, counting loops, hand-worked IoU/AP."""
 from __future__ import annotations
 
 import math
@@ -89,7 +89,8 @@ def test_average_precision_hand_computed():
 def test_detection_ap_matching():
     box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
     tgt = [{"boxes": torch.cat([box, box + 20]), "labels": torch.tensor([1, 2])}]
-    perfect = [{"boxes": torch.cat([box, box + 20]), "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.9, 0.8])}]
+    perfect = [{"boxes": torch.cat([box, box + 20]), "labels": torch.tensor([1, 2]),
+                "scores": torch.tensor([0.9, 0.8])}]
     m = M.DetectionAP()
     m.update(perfect, tgt)
     assert m.compute() == pytest.approx(1.0)

@@ -111,7 +111,8 @@ def test_channels_last_reaches_model_and_input():
     x, y = data()
     model = tiny()
     layouts = []
-    model[0].register_forward_pre_hook(lambda m, i: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
+    nhwc = torch.channels_last
+    model[0].register_forward_pre_hook(lambda m, i: layouts.append(i[0].is_contiguous(memory_format=nhwc)))
     fit(model, batches(x, y), epochs=1, lr=0.05, device="cpu", channels_last=True, quiet=True)
     assert layouts and all(layouts)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -195,6 +196,8 @@ def test_negative_labels_and_float_labels():
         _fit(tiny(), batches(x, y - 1))
     with pytest.raises(TypeError, match="int64.*long"):
         _fit(tiny(), batches(x, y.float()), task="classification")
+    with pytest.raises(TypeError, match="int32.*long"):
+        _fit(tiny(), batches(x, y.int()))
 
 
 def test_channels_last_input_and_uint8_input():

@@ -1,4 +1,4 @@
-"""The task-specific steps: segmentation (per-pixel CE with aux head, mIoU) and detection (torchvision loss dicts)."""
+"""The task-specific steps: segmentation (per-pixel CE, aux head, mIoU) and detection (torchvision loss dicts)."""
 from __future__ import annotations
 
 import pytest
@@ -83,6 +83,8 @@ def test_segmentation_mask_size_and_class_errors():
         fit(TinySeg(), [(x, y[:, :4, :4])], epochs=1, lr=0.1, task="segmentation", quiet=True)
     with pytest.raises(ValueError, match="wrong number of classes"):
         fit(TinySeg(2), [(x, y)], epochs=1, lr=0.1, quiet=True)
+    with pytest.raises(TypeError, match="uint8.*long"):  # masks straight from PNG files
+        fit(TinySeg(), [(x, y.to(torch.uint8))], epochs=1, lr=0.1, task="segmentation", quiet=True)
 
 
 def tiny_detector(num_classes=3):
@@ -105,7 +107,8 @@ def det_data(n=4):
         img = 0.1 * torch.rand(3, 32, 32, generator=g)
         img[:, 8:20, 4 + i:16 + i] = 0.9  # one bright square per image
         images.append(img)
-        targets.append({"boxes": torch.tensor([[4.0 + i, 8.0, 16.0 + i, 20.0]]), "labels": torch.tensor([1 + i % 2])})
+        box = torch.tensor([[4.0 + i, 8.0, 16.0 + i, 20.0]])  # xyxy, pixels
+        targets.append({"boxes": box, "labels": torch.tensor([1 + i % 2])})
     return [(tuple(images[:2]), tuple(targets[:2])), (tuple(images[2:]), tuple(targets[2:]))]
 
 
@@ -121,7 +124,8 @@ def test_detection_uses_the_models_loss_dict_and_evaluates_map():
     assert len(out) == 4 and set(out[0]) == {"boxes", "labels", "scores"}
     m = M.DetectionAP()
     m.update(out, [t for _, ts in loader for t in ts])
-    assert evaluate(model, loader, {"map": M.DetectionAP()}, "cpu")["map"] == pytest.approx(m.compute(), nan_ok=True)
+    res = evaluate(model, loader, {"map": M.DetectionAP()}, "cpu")
+    assert res["map"] == pytest.approx(m.compute(), nan_ok=True)
 
 
 def test_detection_bad_targets():

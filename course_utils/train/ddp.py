@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-__all__ = ["init", "is_distributed", "rank", "world_size", "is_main", "wrap", "shard", "mean", "cleanup"]
+__all__ = ["init", "is_distributed", "rank", "world_size", "is_main", "wrap", "shard", "mean", "in_sync", "cleanup"]
 
 
 def is_distributed() -> bool:
@@ -80,3 +80,15 @@ def mean(value: float, device: torch.device) -> float:
 def cleanup() -> None:
     if is_distributed():
         dist.destroy_process_group()
+
+
+@torch.no_grad()
+def in_sync(model: nn.Module) -> bool:
+    """True when every rank holds exactly the same parameters (compares elementwise max and min over ranks)."""
+    flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    if not is_distributed():
+        return True
+    hi, lo = flat.clone(), flat.clone()
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    return bool(torch.equal(hi, lo))

@@ -1,4 +1,4 @@
-"""``fit``: the training loop of every lesson after 02, in one call, built from ``train_one_epoch`` and ``evaluate``.
+"""``fit``: the training loop of the lessons after 02 in one call, built from ``train_one_epoch`` and ``evaluate``.
 
 It decides everything once at the top (task, loss, metrics, device, precision, optimizer, schedule,
 DDP, compile), then runs ``for epoch: train_one_epoch -> evaluate -> record -> checkpoint``. Each speed
@@ -49,11 +49,12 @@ def make_schedule(schedule, optimizer, lr: float, total_steps: int):
     """Learning-rate schedule stepped after every batch: "onecycle", "cosine", "constant", or ``f(opt, steps)``."""
     if callable(schedule):
         return schedule(optimizer, total_steps)
-    if schedule == "onecycle":  # warm up for 25% of the steps to ``lr``, then anneal to ~0
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.25)
+    if schedule == "onecycle" and total_steps >= 3:  # warm up for 25% of the steps to ``lr``, then anneal to ~0
+        pct = min(0.5, max(0.25, 2 / total_steps))  # at least two warm-up steps, or OneCycleLR divides by 0
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, pct_start=pct)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    if schedule in ("constant", None):
+    if schedule in ("constant", None, "onecycle"):  # onecycle needs 3 steps or more
         return None
     raise ValueError(f"schedule={schedule!r}: use 'onecycle', 'cosine', 'constant' or a function (opt, steps)")
 
@@ -94,16 +95,18 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         label_smoothing: float = 0.0, ema: float | None = None, tta_flip: bool = False,
         checkpoint_dir: str | Path | None = None, resume: bool = False, best_metric: str | None = None,
         early_stop: int | None = None, quiet: bool = False, seed: int | None = None,
-        config: dict | None = None) -> History:
+        config=None) -> History:
     """Train ``model`` on ``train`` for ``epochs``, evaluating on ``val`` after each epoch; returns a History.
 
     ``train``/``val``: DataLoader or TensorLoader of ``(x, y)``. ``amp``: None = auto (bf16/fp16 on GPU, off on
     CPU), True, False, "bf16", "fp16". ``compile``: True or a dict of ``torch.compile`` options.
     ``ema``: decay (e.g. 0.999) — evaluation uses the averaged weights, which the model gets at the end.
-    ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min) — saves ``best.pt``; ``early_stop``: patience in epochs.
+    ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min), saved as ``best.pt``; ``early_stop``: patience
+    in epochs. ``config``: extra entries (e.g. ``cfg.as_dict()``) stored in the History and checkpoints.
     """
     if seed is not None:
         seed_everything(seed)
+    config = config.as_dict() if hasattr(config, "as_dict") else config  # a course_utils.Config is fine too
     device = torch.device(device or pick_device())
     task = get_task(task) if task else _infer_task(model, train)
     if loss is not None and label_smoothing:
@@ -171,7 +174,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
             else:
                 stale += 1
             if show:
-                tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+                tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                     for k, v in row.items()))
             if ckpt and ddp.is_main():
                 save_checkpoint(ckpt / "last.pt", **state, epoch=epoch, history=history, config=cfg)
                 if improved:
@@ -184,7 +188,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         history.interrupted = True
         if ddp.is_main():
             where = f"; last checkpoint kept at {ckpt / 'last.pt'}" if ckpt else ""
-            print(f"interrupted during epoch {epoch + 1}: returning the History of {len(history)} finished epochs{where}")
+            print(f"interrupted during epoch {epoch + 1}: returning the History of {len(history)} "
+                  f"finished epochs{where}")
     if averaged is not None:  # the averaged weights are the ones we evaluated: keep them
         raw.load_state_dict(averaged.model.state_dict())
     history.seconds = time.perf_counter() - t_start

@@ -8,6 +8,7 @@ that differ between classification, segmentation and detection.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from contextlib import nullcontext
 
@@ -98,15 +99,11 @@ class _Running:
         return res
 
 
-def _batch_size(x) -> int:
-    return len(x)
-
-
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn, device,
                     *, scheduler=None, task: str | Task | None = None, amp: torch.dtype | None = None,
                     scaler: torch.amp.GradScaler | None = None, ema: EMA | None = None, metrics: dict | None = None,
                     channels_last: bool = False, quiet: bool = False, desc: str = "train") -> dict:
-    """One pass over ``loader``: forward, loss, backward, step for each batch; returns mean loss/metrics and counts."""
+    """One pass over ``loader``: forward, loss, backward, step per batch; returns mean loss, metrics, counts."""
     device = torch.device(device)
     model.train()
     running = _Running(metrics)
@@ -130,10 +127,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             scheduler.step()
         if ema is not None:
             ema.update(model)
-        running.update(loss, out, y, _batch_size(x))
+        running.update(loss, out, y, len(x))
         if step % 20 == 0:  # .item() waits for the GPU, so only now and then
             value = loss.item()
-            if not torch.isfinite(torch.tensor(value)):
+            if not math.isfinite(value):
                 raise FloatingPointError(f"loss became {value} at step {step}: the learning rate is probably "
                                          "too high (or fp16 overflowed: try amp='bf16' or amp=False).")
             bar.set_postfix(loss=f"{value:.3f}")
@@ -160,7 +157,7 @@ def evaluate(model: nn.Module, loader, metrics: dict | None = None, device=None,
             loss = loss_fn(out, y) if loss_fn is not None else None
         if isinstance(out, torch.Tensor):
             out = out.float()
-        running.update(loss, out, y, _batch_size(x))
+        running.update(loss, out, y, len(x))
     if running.n == 0:
         raise EmptyLoaderError("the evaluation loader yielded no batches: is the validation split empty?")
     return running.compute()

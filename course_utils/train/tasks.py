@@ -108,16 +108,17 @@ class Task:
 
 
 def _check_labels(y: torch.Tensor, n_classes: int, what: str, ignore: int | None = None) -> None:
-    if y.is_floating_point():
+    if y.dtype != torch.int64:  # masks read from PNGs are often uint8, labels from NumPy int32
         raise TypeError(f"labels are {y.dtype}, but cross-entropy wants int64 class indices: use y.long() "
-                        "(or pass a loss that takes float targets).")
+                        "(or pass a loss that takes other targets).")
     labelled = y[y != ignore] if ignore is not None else y
     if labelled.numel() == 0:
         return
     lo, hi = int(labelled.min()), int(labelled.max())
     if hi >= n_classes:
         raise ValueError(f"a label is {hi} but the model outputs {n_classes} classes ({what}): wrong number "
-                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not 0-based.")
+                         f"of classes — the last layer needs at least {hi + 1} outputs — or labels not "
+                         "0-based.")
     if lo < 0:
         raise ValueError(f"a label is {lo}: labels must be class indices in 0..{n_classes - 1}.")
 
@@ -163,7 +164,8 @@ class Segmentation(Task):
         if out.ndim != 4 or y.ndim != 3 or out.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"segmentation wants logits N×C×H×W and masks N×H×W of the same size, got "
                              f"{tuple(out.shape)} and {tuple(y.shape)}: upsample the logits or resize the masks.")
-        _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
+        if isinstance(loss_fn, nn.CrossEntropyLoss):
+            _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
 
     def default_loss(self, label_smoothing: float = 0.0):
         return nn.CrossEntropyLoss(ignore_index=self.ignore_index, label_smoothing=label_smoothing)
@@ -232,7 +234,7 @@ def get_task(task) -> Task:
 
 
 def infer_task(model: nn.Module, batch) -> Task:
-    """Detection for torchvision detectors or dict targets, segmentation for N×H×W targets, else classification."""
+    """Detection (torchvision detector, dict targets), segmentation (N×H×W targets), else classification."""
     if type(getattr(model, "transform", None)).__name__ == "GeneralizedRCNNTransform":
         return TASKS["detection"]
     y = batch[1] if isinstance(batch, (list, tuple)) and len(batch) > 1 else None

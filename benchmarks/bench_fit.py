@@ -1,0 +1,169 @@
+"""How fast is ``fit``? The same small CNN on the same CIFAR-shaped data, trained three ways, in one run.
+
+    (a) naive  the loop a careful learner writes: a Dataset of PIL images, a DataLoader with per-sample
+               torchvision transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor,
+               Normalize), num_workers = CPU cores (at most 8), pin_memory on a GPU;
+    (b) fit    ``course_utils.train.fit`` with ``TensorLoader`` doing the same augmentation on the device;
+    (c) bound  the compute bound: the same forward/backward/step on batches already made and on the
+               device — no data work at all.
+
+Images/s are measured over whole epochs after one warm-up epoch, one epoch of each per round (a, b, c,
+a, b, c, ...) so that a busy machine slows all three alike; the median round is reported. Both (a) and (b) use the
+same precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
+Ends with one line: ``fit/naive R1  fit/bound R2``.
+
+    python benchmarks/bench_fit.py            # 10,240 images, 5 rounds
+    python benchmarks/bench_fit.py --quick    # 2,560 images, 2 rounds: a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+from torchvision import transforms as T
+
+from course_utils.train import TensorLoader, amp_dtype, fit, small_cnn
+from course_utils.train.loop import autocast
+
+MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)  # CIFAR-10's, roughly
+BATCH = 256
+
+
+def make_data(n: int, seed: int = 0):
+    """CIFAR-shaped uint8 images N×3×32×32 with a class-dependent colour, and int64 labels."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    colours = torch.randint(0, 160, (10, 3, 1, 1), generator=g)
+    images = (torch.randint(0, 96, (n, 3, 32, 32), generator=g) + colours[labels]).to(torch.uint8)
+    return images, labels
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """What torchvision.datasets.CIFAR10 does: PIL images in memory, transforms applied per sample."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+        self.images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]  # H×W×C uint8
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def model_for(device, channels_last: bool) -> nn.Module:
+    torch.manual_seed(0)
+    model = small_cnn(10).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def naive_epoch(model, loader, opt, device, dtype, channels_last) -> float:
+    """The hand-written loop of lesson 02, over one epoch; returns images/s."""
+    model.train()
+    n, start = 0, time.perf_counter()
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, dtype):
+            loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        n += len(y)
+    _sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def bound_epoch(model, batches, steps, opt, device, dtype) -> float:
+    """Forward/backward/step only, cycling over batches already on the device; returns images/s."""
+    model.train()
+    start = time.perf_counter()
+    for i in range(steps):
+        x, y = batches[i % len(batches)]
+        with autocast(device, dtype):
+            loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    _sync(device)
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="2,560 images and 2 rounds (default: 10,240 and 5)")
+    p.add_argument("--n", type=int, default=None, help="training images (default: 10240, quick 2560)")
+    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default: 5, quick 2)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers "
+                                                                                    "(default: CPU cores, <= 8)")
+    args = p.parse_args()
+    n = args.n or (2560 if args.quick else 10240)
+    rounds = args.rounds or (2 if args.quick else 5)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    dtype = amp_dtype(device)  # bf16/fp16 on a GPU, None (fp32) on a CPU
+    channels_last = gpu
+    hw = torch.cuda.get_device_name(device) if gpu else f"{platform.processor() or platform.machine()}, " \
+                                                         f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({hw}); torch {torch.__version__}, torchvision {torchvision.__version__}; "
+          f"{n} images 3×32×32, batch {BATCH}, amp {dtype}, channels_last {channels_last}, "
+          f"{args.workers} DataLoader workers; load average {os.getloadavg()[0]:.1f}")
+
+    images, labels = make_data(n)
+    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
+    naive_loader = torch.utils.data.DataLoader(
+        PILDataset(images, labels, tf), batch_size=BATCH, shuffle=True, num_workers=args.workers,
+        pin_memory=gpu, persistent_workers=args.workers > 0, drop_last=True)
+    fit_loader = TensorLoader(images, labels, BATCH, augment=True, mean=MEAN, std=STD, device=device,
+                              drop_last=True, seed=0)
+    steps = len(fit_loader)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(BATCH, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (BATCH,), generator=g)
+                .to(device)) for _ in range(8)]
+    if channels_last:
+        batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
+
+    naive_model, bound_model = model_for(device, channels_last), model_for(device, channels_last)
+    naive_opt = torch.optim.SGD(naive_model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    bound_opt = torch.optim.SGD(bound_model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    fit_model = model_for(device, channels_last)
+
+    # warm-up: worker start, allocator, cuDNN autotuning
+    naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last)
+    bound_epoch(bound_model, batches, steps, bound_opt, device, dtype)
+    fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
+
+    speeds = {"naive": [], "fit": [], "bound": []}
+    for r in range(rounds):
+        speeds["naive"].append(naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last))
+        h = fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
+        speeds["fit"].append(h.last["images_per_s"])  # the epoch itself, not fit's one-off setup
+        speeds["bound"].append(bound_epoch(bound_model, batches, steps, bound_opt, device, dtype))
+        print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in speeds.items()))
+
+    med = {k: statistics.median(v) for k, v in speeds.items()}
+    print(f"\n{'way':<8}{'images/s':>12}")
+    for k, label in (("naive", "(a) naive"), ("fit", "(b) fit"), ("bound", "(c) bound")):
+        print(f"{label:<10}{med[k]:>10,.0f}")
+    print(f"load average {os.getloadavg()[0]:.1f} (other processes on the machine slow all three alike)")
+    print(f"fit/naive {med['fit'] / med['naive']:.2f}  fit/bound {med['fit'] / med['bound']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""``course train ...``: the same as ``python -m course_utils.train ...`` (one process; torchrun for several)."""
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` subcommand to the ``course`` command."""
+    from .__main__ import build_parser, run
+
+    p = subparsers.add_parser("train", help="train a model on a dataset (torchrun -m course_utils.train for DDP)")
+    build_parser(p)
+    p.set_defaults(func=run)
