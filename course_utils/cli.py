@@ -40,7 +40,8 @@ def _cmd_test(args) -> int:
 def _cmd_lab(args) -> int:
     from .nbtools import ROOT
 
-    return subprocess.call([sys.executable, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *args.lab_args])
+    extra = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers run as root
+    return subprocess.call([sys.executable, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *extra, *args.lab_args])
 
 
 def _cmd_doctor(args) -> int:

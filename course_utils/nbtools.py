@@ -51,9 +51,10 @@ def setup_source(url: str) -> str:
         "# from the course repository; the preinstalled torch is kept as it is.\n"
         "try:\n"
         "    import course_utils\n"
-        "except ModuleNotFoundError:\n"
+        "except ModuleNotFoundError:  # Colab, or a Python without the course installed\n"
         "    import subprocess, sys\n"
-        f"    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '-q', 'cv-course @ git+{url}'])\n"
+        f"    repo = 'git+{url}'\n"
+        "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '-q', f'cv-course @ {repo}'])\n"
         "    import course_utils\n"
     )
 

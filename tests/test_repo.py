@@ -106,5 +106,5 @@ def test_sync_rewrites_badges_and_setup_from_url():
     moved = nbtools.sync(nb, LESSONS[0].name, "https://github.com/someone/fork")
     assert "github/someone/fork/blob/main/student/" in moved.cells[0].source
     setup = [c for c in moved.cells if c.cell_type == "code"][1].source
-    assert "git+https://github.com/someone/fork'" in setup
+    assert "repo = 'git+https://github.com/someone/fork'" in setup
     assert "cfg = course_utils.setup(profile, seed" in setup
