@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from nbrun import ROOT, _times
 from course_utils.record import load_ranges
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests with one torch thread (tiny models), restoring the setting afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,8 @@ from torch import nn
 from course_utils.train import History, TensorLoader, fit, load_checkpoint, make_optimizer, make_schedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and do not fight other processes for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny models run faster on one thread, and do not fight other processes for the cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(seed=0):

@@ -11,13 +11,8 @@ from course_utils.train import EMA, TensorLoader, amp_dtype, evaluate, fit, pred
 from course_utils.train.loop import autocast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and do not fight other processes for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny models run faster on one thread, and do not fight other processes for the cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(num_classes=3):

@@ -13,13 +13,8 @@ from course_utils.train import evaluate, fit, predict
 from course_utils.train.tasks import get_task, infer_task
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and do not fight other processes for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Tiny models run faster on one thread, and do not fight other processes for the cores.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinySeg(nn.Module):
