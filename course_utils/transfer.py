@@ -10,7 +10,6 @@ the state_dict comes from. Images are uint8 NCHW in, features float (N, D) out.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 

@@ -17,6 +17,22 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture
+def written_twice(tmp_path, monkeypatch):
+    """Generate a shapes set into two fresh caches; return both folders and the relative file list."""
+    from course_utils.data import datasets
+
+    def build(kind: str, sizes: tuple):
+        roots = []
+        for name in ("a", "b"):
+            monkeypatch.setenv("COURSE_DATA", str(tmp_path / name))
+            roots.append(datasets.shapes_set(kind, sizes=sizes))
+        a, b = roots
+        return a, b, sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def ranges():
     return load_ranges(ROOT / "tests" / "expected")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
-from course_utils.data import DataError, coco, datasets, shapes
+from course_utils.data import DataError, coco, shapes
 from course_utils.data.captions import scene_captions
 
 
@@ -74,12 +74,7 @@ def test_wrong_split_and_root(root, tmp_path):
         coco.CocoCaptionSet(tmp_path, "train")
 
 
-def test_written_twice_byte_identical(tmp_path, monkeypatch):
-    sizes = (48, 4, 2)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "a"))
-    a = datasets.shapes_set("captions", sizes=sizes)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "b"))
-    b = datasets.shapes_set("captions", sizes=sizes)
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+def test_written_twice_byte_identical(written_twice):
+    a, b, files = written_twice("captions", (48, 4, 2))
     assert any(f.name == "captions_train.json" for f in files)
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)

@@ -10,7 +10,7 @@ from PIL import Image
 from torchvision.datasets import VOCDetection
 from torchvision.transforms import v2
 
-from course_utils.data import DataError, datasets, shapes, voc
+from course_utils.data import DataError, shapes, voc
 
 CLASSES = ("__background__", *shapes.SHAPES)
 
@@ -95,12 +95,7 @@ def test_wrong_split_and_root(root, tmp_path):
         voc.VOCSegmentationSet(tmp_path, "train", CLASSES)
 
 
-def test_written_twice_byte_identical(tmp_path, monkeypatch):
-    sizes = (48, 4, 2)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "a"))
-    a = datasets.shapes_set("voc", sizes=sizes)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "b"))
-    b = datasets.shapes_set("voc", sizes=sizes)
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+def test_written_twice_byte_identical(written_twice):
+    a, b, files = written_twice("voc", (48, 4, 2))
     assert len(files) > 20
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
