@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from course_utils.train import EMA, TensorLoader, amp_dtype, evaluate, fit, predict, train_one_epoch
-from course_utils.train.loop import autocast
 
 
 # Tiny models run faster on one thread, and do not fight other processes for the cores.
