@@ -30,6 +30,9 @@ def exercise(number: int | str, what: str):
     except AssertionError as exc:
         print(f"✗ {label}: {exc or what}")
         raise
+    except NameError as exc:
+        print(f"✗ {label}: {exc} - write your answer in the cell above and run it first ({what})")
+        raise
     except Exception as exc:
         print(f"✗ {label}: your code raised {type(exc).__name__}: {exc}")
         raise

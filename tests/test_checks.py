@@ -52,3 +52,10 @@ def test_equal_and_range():
         expect_in_range(1.5, 0, 1)
     with pytest.raises(AssertionError, match="should be a number"):
         expect_in_range(float("nan"), 0, 1)
+
+
+def test_missing_answer_name_says_run_the_cell_above(capsys):
+    with pytest.raises(NameError):
+        with exercise(3, "cost"):
+            n_ops_never_defined  # noqa: F821
+    assert "name 'n_ops_never_defined' is not defined - write your answer in the cell above" in capsys.readouterr().out
