@@ -79,6 +79,12 @@ def _paths(root: Path, split: str, kind: str, image_dir: str | None, splits) -> 
     return images, ann
 
 
+def _only(ids: list[int], keep: list[int]) -> list[int]:
+    """The ids that are in ``keep``, in their original order."""
+    keep = set(keep)
+    return [i for i in ids if i in keep]
+
+
 class CocoDetectionSet(Dataset):
     """COCO instances -> (Image uint8 (3, H, W), {"boxes": xyxy, "labels": category ids, "masks": (K, H, W)})."""
 
@@ -90,7 +96,7 @@ class CocoDetectionSet(Dataset):
         with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
             base = CocoDetection(str(images), str(ann))
         if image_ids is not None:  # e.g. real val2017 cut into our train/val
-            base.ids = [i for i in base.ids if i in set(image_ids)]
+            base.ids = _only(base.ids, image_ids)
         self.coco = base.coco
         self.classes = ["__background__"] + [c["name"] for c in self.coco.loadCats(self.coco.getCatIds())]
         self.ds = wrap_dataset_for_transforms_v2(base, target_keys=("boxes", "labels", "masks", "image_id"))
@@ -127,7 +133,7 @@ class CocoCaptionSet(Dataset):
         with contextlib.redirect_stdout(io.StringIO()):
             self.ds = CocoCaptions(str(images), str(ann))
         if image_ids is not None:
-            self.ds.ids = [i for i in self.ds.ids if i in set(image_ids)]
+            self.ds.ids = _only(self.ds.ids, image_ids)
         self.transform = transform
 
     def __len__(self) -> int:
