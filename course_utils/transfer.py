@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from .arch import count_params
+
 __all__ = ["use_weights_cache", "weights_path", "save_weights", "load_backbone", "replace_head", "freeze",
            "count_trainable", "param_groups", "extract_features", "nearest_neighbours", "to_tensor_set"]
 
@@ -107,7 +109,7 @@ def freeze(module: nn.Module, frozen: bool = True) -> nn.Module:
 
 def count_trainable(module: nn.Module) -> int:
     """Number of parameters that receive gradients."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return count_params(module, trainable_only=True)
 
 
 def param_groups(model: nn.Module, head: nn.Module, lr: float, backbone_lr: float,
