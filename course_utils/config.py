@@ -15,7 +15,7 @@ import platform
 import random
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "seed_everything"]
@@ -37,7 +37,6 @@ class Config:
     data_dir: Path
     build_dir: Path
     on_colab: bool = False
-    extras: dict = field(default_factory=dict)
 
     @property
     def smoke(self) -> bool:
