@@ -117,6 +117,10 @@ def _metric_cells(res: NotebookResult, ranges: dict) -> str:
     return "; ".join(parts) or "-"
 
 
+def _status_text(r: NotebookResult) -> str:
+    return r.status + (f": {r.error}" if r.error else "") + "".join(f"; {p}" for p in r.problems)
+
+
 def write_report(results: list[NotebookResult], build: Path, ranges: dict) -> Path:
     """Write report.md and report.html under ``build``; returns the markdown path."""
     import platform
@@ -130,16 +134,15 @@ def write_report(results: list[NotebookResult], build: Path, ranges: dict) -> Pa
     rows = ["| notebook | profile | device | seconds | status | metrics (expected range) |",
             "|---|---|---|---|---|---|"]
     for r in results:
-        status = r.status + (f": {r.error}" if r.error else "") + "".join(f"; {p}" for p in r.problems)
         rows.append(f"| {r.name} | {r.profile or '-'} | {r.device or '-'} | {r.seconds:.1f} | "
-                    f"{status.replace('|', '/')} | {_metric_cells(r, ranges).replace('|', '/')} |")
+                    f"{_status_text(r).replace('|', '/')} | {_metric_cells(r, ranges).replace('|', '/')} |")
     ok = sum(r.status == "ok" for r in results)
     md = head + "\n".join(rows) + f"\n\n{ok} of {len(results)} notebooks ok.\n"
     (build / "report.md").write_text(md, encoding="utf-8")
     cells = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             f"{r.name}", r.profile or "-", r.device or "-", f"{r.seconds:.1f}",
-            r.status + (f": {r.error}" if r.error else ""), _metric_cells(r, ranges))) + "</tr>"
+            _status_text(r), _metric_cells(r, ranges))) + "</tr>"
         for r in results)
     page = ("<!doctype html><meta charset='utf-8'><title>Course run report</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px}"
