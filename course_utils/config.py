@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "seed_everything"]
+__all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "seed_everything",
+           "usable_cores", "on_colab"]
 
 PROFILES = ("smoke", "light", "full")
 # Hosts whose reachability means "real downloads can work from here" (short timeout, checked once).
@@ -152,6 +153,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _set_threads(profile: str) -> None:
     """Threads for CPU work: 1 for smoke (tiny ops, where thread hand-offs cost more than they save,
     and badly so on a busy machine), else every core this process may use. $OMP_NUM_THREADS wins."""
@@ -162,11 +171,7 @@ def _set_threads(profile: str) -> None:
     if profile == "smoke":
         torch.set_num_threads(1)
         return
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        n = os.cpu_count() or 1
-    torch.set_num_threads(max(1, n))
+    torch.set_num_threads(usable_cores())
 
 
 def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list[str] = (),

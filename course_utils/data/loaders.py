@@ -11,6 +11,8 @@ import sys
 
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import on_colab, usable_cores
+
 __all__ = ["default_num_workers", "collate_pairs", "make_loader"]
 
 
@@ -18,14 +20,10 @@ def default_num_workers() -> int:
     """0 inside notebooks on Colab/Binder (worker start-up costs more than it saves there), else min(4, cores - 1)."""
     if os.environ.get("COURSE_NUM_WORKERS"):
         return int(os.environ["COURSE_NUM_WORKERS"])
-    hosted = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "BINDER_SERVICE_HOST" in os.environ
+    hosted = on_colab() or "BINDER_SERVICE_HOST" in os.environ
     if hosted and "ipykernel" in sys.modules:
         return 0
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(0, min(4, cores - 1))
+    return max(0, min(4, usable_cores() - 1))
 
 
 def collate_pairs(batch: list) -> tuple[list, list]:
