@@ -3,19 +3,33 @@
 A test cell reads::
 
     with exercise(2, "conv2d matches torch"):
+        with by_hand(F.conv2d):                  # the exercise says "by hand": the library call is refused
+            out = my_conv2d(x, w)
         expect_shape(out, (1, 8, 30, 30))
-        expect_close(out, F.conv2d(x, w))
+        expect_close(out, F.conv2d(x, w))        # a reference computed on the test's own inputs
+        expect_hash(n_windows, "3f1c9a2b77e0")   # a number to derive, checked without showing it
 
 Inside the block a failed expectation raises ``AssertionError`` with a message that says what was
 expected and what came instead; an unsolved exercise (``NotImplementedError``) says so plainly. The
 error still propagates, so nbgrader scores the cell as failed. Needs nothing but this package.
+
+What a visible check must do (the learner on Colab sees nothing else): accept the right answer and
+reject the plausible wrong ones, without printing the answer. Ranges that any value passes
+(``0 < x < 10``) and checks of shape or dtype alone do not qualify. For a value the learner must
+derive, use :func:`expect_hash` (authors get the digest from :func:`answer_hash`) or compare with a
+reference computed on other inputs. ``tests/wrong_answers/NN_topic.toml`` holds, for every graded
+exercise, plausible wrong answers that the suite runs through the visible check and the grader.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
+import sys
+import types
 
-__all__ = ["exercise", "expect", "expect_shape", "expect_close", "expect_equal", "expect_in_range"]
+__all__ = ["exercise", "expect", "expect_shape", "expect_close", "expect_equal", "expect_in_range",
+           "answer_hash", "expect_hash", "by_hand", "UsedLibraryError"]
 
 
 @contextlib.contextmanager
@@ -84,3 +98,120 @@ def expect_in_range(x: float, lo: float, hi: float, name: str = "result") -> Non
     """Check ``lo <= x <= hi``."""
     expect(isinstance(x, (int, float)) and not math.isnan(x), f"{name} should be a number, got {x!r}")
     expect(lo <= x <= hi, f"{name} should be between {lo} and {hi}, got {x:.4g}")
+
+
+# ---- numbers the learner derives: compare hashes, so the check never shows the answer ----------------
+def _canonical(value, digits: int) -> str:
+    """A stable text form: ints and bools as written, floats to ``digits`` significant digits, recursively."""
+    if hasattr(value, "tolist"):  # tensors, numpy scalars and arrays
+        value = value.tolist()
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))  # 6.0 and 6 are the same answer
+        return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ",".join(_canonical(v, digits) for v in value) + ")"
+    if isinstance(value, str):
+        return repr(value.strip().lower())
+    raise TypeError(f"cannot hash a {type(value).__name__}: give a number, a string, or a list/tuple of them")
+
+
+def answer_hash(value, digits: int = 4, salt: str = "") -> str:
+    """The digest :func:`expect_hash` compares with (authors: compute it from the solution once)."""
+    text = f"{salt}|{_canonical(value, digits)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def expect_hash(value, digest: str, name: str = "result", digits: int = 4, salt: str = "",
+                hint: str = "") -> None:
+    """Check a derived value against :func:`answer_hash` of the right one, without revealing it.
+
+    Floats are compared to ``digits`` significant digits, so 2.302585 and math.log(10) agree and 2.3
+    does not; ints exactly; lists and tuples element by element, in order.
+    """
+    try:
+        got = answer_hash(value, digits, salt)
+    except TypeError as exc:
+        raise AssertionError(f"{name}: {exc}") from None
+    expect(got == digest, f"{name} is not the expected value" + (f": {hint}" if hint else ""))
+
+
+# ---- "write it by hand": the library version is refused while the learner's code runs ----------------
+class UsedLibraryError(AssertionError):
+    """The learner's code called a library function that the exercise asks them to write themselves."""
+
+
+def _shown_name(f) -> str:
+    """How a learner writes ``f``: F.conv2d, torchvision.ops.box_iou, torch.matmul ..."""
+    name = f.__name__
+    for prefix, module in (("F", "torch.nn.functional"), ("torchvision.ops", "torchvision.ops"), ("torch", "torch")):
+        mod = sys.modules.get(module)
+        if mod is not None and getattr(mod, name, None) is f:
+            return f"{prefix}.{name}"
+    return f"{getattr(f, '__module__', None) or 'torch'}.{name}"
+
+
+def _banned_names(functions) -> dict[str, str]:
+    """{name without leading underscores: how to show it} for functions or plain names."""
+    names = {}
+    for f in functions:
+        if isinstance(f, str):
+            names[f.lstrip("_")] = f
+        elif getattr(f, "__name__", None):
+            names[f.__name__.lstrip("_")] = _shown_name(f)
+        else:
+            raise TypeError(f"by_hand() takes functions or names, got {f!r}")
+    return names
+
+
+@contextlib.contextmanager
+def by_hand(*functions, what: str = "this exercise"):
+    """Refuse calls to ``functions`` (and their aliases) inside the block, with a friendly message.
+
+    Catches every route to them: ``F.conv2d``, ``torch.conv2d``, ``nn.Conv2d`` modules (which call
+    ``F.conv2d``) and Tensor methods of the same name, through torch's function-mode hook; plain Python
+    functions (``torchvision.ops.box_iou``) are swapped out in every module that holds them, including
+    the notebook's own namespace, for the duration of the block.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    banned = _banned_names(functions)
+
+    def refuse(name: str):
+        raise UsedLibraryError(f"{what} asks you to write this yourself, but your code called "
+                               f"{banned[name]}: compute it from basic tensor operations instead")
+
+    class _Refuse(TorchFunctionMode):
+        def __torch_function__(self, func, types_, args=(), kwargs=None):
+            name = (getattr(func, "__name__", "") or "").lstrip("_")
+            if name in banned:
+                refuse(name)
+            return func(*args, **(kwargs or {}))
+
+    swapped = []
+    for f in functions:
+        if not isinstance(f, types.FunctionType):
+            continue  # builtins dispatch through the mode above
+        name = f.__name__.lstrip("_")
+
+        def stand_in(*args, _name=name, **kwargs):
+            refuse(_name)
+
+        top = (f.__module__ or "").split(".")[0]
+        for mod_name, mod in list(sys.modules.items()):
+            if mod is None or not (mod_name == "__main__" or mod_name.split(".")[0] == top):
+                continue
+            for attr, val in list(getattr(mod, "__dict__", {}).items()):
+                if val is f:
+                    swapped.append((mod, attr, val))
+                    setattr(mod, attr, stand_in)
+    try:
+        with _Refuse():
+            yield
+    finally:
+        for mod, attr, val in swapped:
+            setattr(mod, attr, val)

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["CHECK_TAG", "repo_url", "badge_line", "setup_source", "clean", "clean_file", "sync", "sync_file",
-           "refresh_outputs", "lesson_notebooks", "is_clean"]
+           "refresh_outputs", "lesson_notebooks", "is_clean", "compare_outputs", "compared_cells"]
 
 CHECK_TAG = "nbval-check-output"
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +152,50 @@ def refresh_outputs(path: Path, timeout: int = 300) -> None:
         if src.cell_type == "code" and CHECK_TAG in src.metadata.get("tags", []):
             src.outputs = done.outputs
     _write(clean(nb), path)
+
+
+# nbval's comparison (the keys it ignores, its stream handling), applied to an executed notebook we already
+# have, so the suite compares the tagged cells of the papermill run instead of executing each lesson again.
+_SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+                 "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
+
+
+def _flatten(outputs) -> dict[str, list]:
+    from nbval.plugin import coalesce_streams, transform_streams_for_comparison
+
+    flat: dict[str, list] = {}
+    for out in transform_streams_for_comparison(coalesce_streams(copy.deepcopy(list(outputs)))):
+        for key, value in out.items():
+            if key in _SKIP_COMPARE:
+                continue
+            items = value.items() if key == "data" else [(key, value)]
+            for k, v in items:
+                if k not in _SKIP_COMPARE:
+                    flat.setdefault(k, []).append("".join(v) if isinstance(v, list) else v)
+    return flat
+
+
+def compare_outputs(expected, actual) -> str:
+    """"" when ``actual`` outputs match ``expected`` as nbval compares them (text, HTML, streams; not
+    images or metadata), else a short description of the first difference."""
+    exp, act = _flatten(nbformat.from_dict(expected)), _flatten(nbformat.from_dict(actual))
+    if set(exp) != set(act):
+        return f"output kinds differ: expected {sorted(exp)}, got {sorted(act)}"
+    for key, values in exp.items():
+        if values != act[key]:
+            return f"{key} differs:\n--- committed\n{values}\n+++ executed\n{act[key]}"
+    return ""
+
+
+def compared_cells(source_nb, executed_nb):
+    """(index, committed cell, executed cell) for every code cell tagged ``nbval-check-output``.
+
+    ``executed_nb`` is the same notebook after papermill, which inserts one cell (tagged
+    ``injected-parameters``) after the parameters cell; that cell is skipped when pairing.
+    """
+    ran = [c for c in executed_nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    if len(ran) != len(source_nb.cells):
+        raise ValueError(f"executed notebook has {len(ran)} cells, the source {len(source_nb.cells)}: not the same notebook")
+    for i, (src, done) in enumerate(zip(source_nb.cells, ran)):
+        if src.cell_type == "code" and CHECK_TAG in src.metadata.get("tags", []):
+            yield i, src, done

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nbrun import ROOT, _times
+from nbrun import ROOT, read_times
 from course_utils.record import load_ranges
 
 
@@ -38,8 +38,19 @@ def ranges():
     return load_ranges(ROOT / "tests" / "expected")
 
 
+def pytest_sessionstart(session):
+    """Forget the notebook timings of earlier sessions (the controller does it, before workers start)."""
+    if not hasattr(session.config, "workerinput"):
+        import os
+        import shutil
+        from pathlib import Path
+
+        shutil.rmtree(Path(os.environ["COURSE_BUILD"]) / "notebook-times", ignore_errors=True)
+
+
 def pytest_terminal_summary(terminalreporter):
-    if _times:
-        terminalreporter.section("smoke notebook seconds (papermill, per run)")
-        for name, ts in sorted(_times.items()):
-            terminalreporter.write_line(f"{name:<32} " + "  ".join(f"{t:6.1f}" for t in ts))
+    times = read_times()
+    if times:
+        terminalreporter.section("smoke notebook seconds (papermill run, exercise audit)")
+        for name, t in sorted(times.items()):
+            terminalreporter.write_line(f"{name:<32} {t.get('papermill', float('nan')):6.1f}  {t.get('audit', float('nan')):6.1f}")

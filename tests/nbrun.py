@@ -1,7 +1,15 @@
-"""Execute each lesson once per test session (papermill, smoke profile) and keep the timings."""
+"""Execute each lesson once per test session (papermill, smoke profile), audit it once, keep the timings.
+
+Every lesson is executed twice in all: the papermill run (recorded numbers, compared outputs, errors) and
+the exercise audit (wrong answers through the visible checks and the grader, and the same numbers again).
+Both results are cached per worker process; ``--dist loadgroup`` keeps one lesson's tests on one worker.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,16 +19,61 @@ from course_utils.report import execute
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = lesson_notebooks(ROOT)
 _runs: dict[str, object] = {}
-_times: dict[str, list[float]] = {}
+_audits: dict[str, object] = {}
+_before: dict[str, dict[str, str]] = {}
 
 
-def run_lesson(path: Path, tag: str = "first"):
-    """Execute ``path`` in smoke once per (notebook, tag) and cache the result."""
-    key = f"{path.stem}:{tag}"
-    if key not in _runs:
-        out = Path(os.environ["COURSE_BUILD"]) / f"executed-{tag}"
+def repo_state() -> dict[str, str]:
+    """{path: sha256} of every file git sees (tracked, or untracked and not ignored): what a lesson must not touch."""
+    out = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--cached", "-z"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    state = {}
+    for rel in filter(None, out.split("\0")):
+        path = ROOT / rel
+        state[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    return state
+
+
+def _save_time(name: str, kind: str, seconds: float) -> None:
+    folder = Path(os.environ["COURSE_BUILD"]) / "notebook-times"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.{kind}.json").write_text(json.dumps(seconds))
+
+
+def read_times() -> dict[str, dict[str, float]]:
+    """{lesson: {"papermill": s, "audit": s}} written by the workers of this session."""
+    folder = Path(os.environ["COURSE_BUILD"]) / "notebook-times"
+    times: dict[str, dict[str, float]] = {}
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        name, kind = f.stem.rsplit(".", 1)
+        times.setdefault(name, {})[kind] = json.loads(f.read_text())
+    return times
+
+
+def run_lesson(path: Path):
+    """Execute ``path`` in smoke once per session (the repository state is taken just before)."""
+    if path.stem not in _runs:
+        _before[path.stem] = repo_state()
+        out = Path(os.environ["COURSE_BUILD"]) / "executed"
         t0 = time.perf_counter()
-        _runs[key] = execute(path, out, profile="smoke", seed=0, timeout=300, ranges={})
-        _times.setdefault(path.stem, []).append(time.perf_counter() - t0)
-    return _runs[key]
+        _runs[path.stem] = execute(path, out, profile="smoke", seed=0, timeout=300, ranges={})
+        _save_time(path.stem, "papermill", time.perf_counter() - t0)
+    return _runs[path.stem]
 
+
+def audit(path: Path):
+    """The exercise audit of ``path`` (after its papermill run, whose generated data it reuses)."""
+    from course_utils.grading.audit import audit_lesson
+    from course_utils.grading.runner import Limits
+
+    if path.stem not in _audits:
+        run_lesson(path)
+        t0 = time.perf_counter()
+        _audits[path.stem] = audit_lesson(path, limits=Limits(cell_timeout=120, submission_timeout=300),
+                                          data_from=Path(os.environ["COURSE_DATA"]))
+        _save_time(path.stem, "audit", time.perf_counter() - t0)
+    return _audits[path.stem]
+
+
+def state_before(path: Path) -> dict[str, str]:
+    return _before[path.stem]

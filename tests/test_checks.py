@@ -59,3 +59,56 @@ def test_missing_answer_name_says_run_the_cell_above(capsys):
         with exercise(3, "cost"):
             n_ops_never_defined  # noqa: F821
     assert "name 'n_ops_never_defined' is not defined - write your answer in the cell above" in capsys.readouterr().out
+
+
+def test_expect_hash_accepts_the_value_and_rejects_near_misses_without_showing_it():
+    import math
+
+    from course_utils.checks import answer_hash, expect_hash
+
+    digest = answer_hash(math.log(10))
+    expect_hash(2.302585, digest)                      # the same value to 4 significant digits
+    expect_hash(torch.tensor(math.log(10)), digest)    # a 0-dim tensor is a number too
+    for wrong in (2.3, 2.31, 10, math.log(9)):
+        with pytest.raises(AssertionError) as info:
+            expect_hash(wrong, digest, name="loss")
+        assert "2.30" not in str(info.value) and str(wrong) not in str(info.value)
+    assert answer_hash(6.0) == answer_hash(6) and answer_hash([1, 2]) == answer_hash((1, 2))
+    assert answer_hash(torch.tensor([1, 2])) == answer_hash([1, 2]) != answer_hash([2, 1])
+    assert answer_hash(7, salt="ex1") != answer_hash(7, salt="ex2")
+    with pytest.raises(AssertionError, match="cannot hash a dict"):
+        expect_hash({"a": 1}, digest, name="answer")
+
+
+def test_by_hand_refuses_the_library_function_by_every_route(capsys):
+    import torch.nn.functional as F
+    import torchvision
+    from torch import nn
+
+    from course_utils.checks import UsedLibraryError, by_hand
+
+    x, w = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    routes = {"F.conv2d": lambda: F.conv2d(x, w), "torch.conv2d": lambda: torch.conv2d(x, w),
+              "nn.Conv2d": lambda: nn.Conv2d(3, 4, 3)(x)}
+    for route, call in routes.items():
+        with pytest.raises(UsedLibraryError, match="called F.conv2d"):
+            with by_hand(F.conv2d):
+                call()
+    with by_hand(F.conv2d):  # a hand-written convolution passes
+        cols = F.unfold(x, 3)  # (1, 27, 36)
+        out = (w.view(4, -1) @ cols).view(1, 4, 6, 6)
+    torch.testing.assert_close(out, F.conv2d(x, w), rtol=1e-4, atol=1e-4)
+    with pytest.raises(UsedLibraryError):
+        with by_hand(F.cross_entropy):
+            nn.CrossEntropyLoss()(torch.randn(2, 3), torch.tensor([0, 1]))
+    from torchvision.ops import box_iou  # a Python function, imported by name before the block
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    with pytest.raises(UsedLibraryError, match="torchvision.ops.box_iou"):
+        with by_hand(torchvision.ops.box_iou):
+            torchvision.ops.box_iou(boxes, boxes)
+    assert box_iou(boxes, boxes).item() == 1.0  # restored afterwards
+    with pytest.raises(UsedLibraryError):
+        with exercise(5, "conv by hand"):
+            with by_hand(F.conv2d, what="exercise 5"):
+                F.conv2d(x, w)
+    assert "✗ exercise 5: exercise 5 asks you to write this yourself, but your code called F.conv2d" in capsys.readouterr().out

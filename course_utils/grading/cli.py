@@ -1,4 +1,5 @@
-"""``course student [--check]`` and ``course grade SUBMISSIONS_DIR [--lesson NN] [--out grades.csv]``."""
+"""``course student [--check]``, ``course grade SUBMISSIONS_DIR [--lesson NN] [--out grades.csv]`` and
+``course audit NN [NN ...]`` (wrong answers through the visible checks and the grader)."""
 from __future__ import annotations
 
 import argparse
@@ -72,6 +73,24 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _cmd_audit(args) -> int:
+    from ..nbtools import lesson_notebooks
+    from .audit import audit_lesson
+    from .runner import Limits
+
+    lessons = lesson_notebooks(args.root)
+    paths = [resolve_lesson(spec, lessons) for spec in args.lessons] if args.lessons else lessons
+    bad = 0
+    for path in paths:
+        res = audit_lesson(path, limits=Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout))
+        bad += bool(res.problems)
+        print(f"{path.stem}: {res.checked} wrong answers checked in {res.seconds:.1f} s, "
+              + (f"{len(res.problems)} problem(s)" if res.problems else "every check held"))
+        for problem in res.problems:
+            print(f"  - {problem}")
+    return 1 if bad else 0
+
+
 def register(subparsers) -> None:
     """Add ``student`` and ``grade`` to the ``course`` command."""
     from ..nbtools import ROOT
@@ -98,3 +117,10 @@ def register(subparsers) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
     g.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     g.set_defaults(func=_cmd_grade)
+
+    a = subparsers.add_parser("audit", help="run each lesson's wrong answers (tests/wrong_answers/) through its checks")
+    a.add_argument("lessons", nargs="*", help="lesson numbers or names (default: every lesson)")
+    a.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default: 120)")
+    a.add_argument("--timeout", type=float, default=600.0, help="seconds the whole lesson may run (default: 600)")
+    a.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    a.set_defaults(func=_cmd_audit)
