@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 import nbformat
-from nbgrader.utils import get_partial_grade, is_solution
+from nbgrader.utils import is_solution
 
 from .collect import Lesson, Submission, find_submissions, grade_id as _gid, load_lesson
 from .runner import Limits, RunResult, kernel_env, run_notebook
