@@ -17,12 +17,7 @@ from fixtures.grading_lesson import NAME, lesson, write_lesson  # noqa: E402
 
 def _lessons(tmp_path):
     first = load_lesson(write_lesson(tmp_path / "notebooks"))
-    other_nb = lesson()
-    for cell in other_nb.cells:  # a second lesson with its own grade ids
-        if "nbgrader" in cell.metadata:
-            cell.metadata["nbgrader"]["grade_id"] = "l97-" + cell.metadata["nbgrader"]["grade_id"]
-    nbformat.write(other_nb, tmp_path / "notebooks" / "97_other.ipynb")
-    return first, load_lesson(tmp_path / "notebooks" / "97_other.ipynb")
+    return first, load_lesson(write_lesson(tmp_path / "notebooks", other=True))  # its own grade ids
 
 
 def _layout(root: Path) -> None:
@@ -75,6 +70,8 @@ def test_hash_changes_with_the_file_the_lesson_and_the_limits(tmp_path):
     assert base[f"alice/{NAME}"] == base["dave.ipynb"] != base["bob__97_other.ipynb"]  # content, not name
     assert digest(Limits(cell_timeout=120)) == base  # 120 and 120.0 are the same setting
     assert set(digest(Limits(cell_timeout=5)).values()).isdisjoint(base.values())
+    for changed_setting in (Limits(device="auto"), Limits(cell_text_mb=2), Limits(notebook_output_mb=50)):
+        assert set(digest(changed_setting).values()).isdisjoint(base.values())
     (tmp_path / "subs" / "dave.ipynb").write_text(nbformat.writes(student_copy(lesson())))
     changed = {k for k, v in digest().items() if v != base[k]}
     assert changed == {"dave.ipynb"}

@@ -3,7 +3,8 @@
     student   nbgrader markup -> student/NN_topic.ipynb (stubs with hints, hidden tests removed)
     collect   which files in a submissions folder are submissions, of which lesson
     grade     a folder of submissions -> grades.csv + one feedback file per submission
-    runner    executes one notebook in a sandboxed kernel with time limits
+    sheet     grades.csv: rows keyed by (student, lesson, file), kept across runs, formula-safe text
+    runner    executes one notebook in a sandboxed kernel with time limits and capped output, on the CPU
     sandbox   the kernel's limits: address-space cap, writes confined to its temp dir (Landlock)
     cli       the ``course student`` and ``course grade`` commands
 
@@ -11,4 +12,4 @@ Nothing here runs on import; submodules load when used.
 """
 from __future__ import annotations
 
-__all__ = ["student", "collect", "grade", "runner", "sandbox", "cli"]
+__all__ = ["student", "collect", "grade", "sheet", "runner", "sandbox", "cli"]

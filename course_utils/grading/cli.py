@@ -62,7 +62,11 @@ def _cmd_grade(args) -> int:
         if args.require_sandbox:
             raise SystemExit(msg)
         print(f"warning: {msg}")
-    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb)
+    if args.device not in ("cpu", "mps") and args.memory_mb > 0:
+        print(f"warning: --device {args.device} with a {args.memory_mb} MiB address-space cap: CUDA reserves far "
+              "more address space than that and fails to start; add --memory-mb 0 (no cap) for GPU kernels.")
+    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb,
+                    device=args.device)
     rows = grade_submissions(args.submissions, lessons, args.out, only=only, feedback_dir=args.feedback,
                              limits=limits, jobs=args.jobs, data_dir=args.data, progress=not args.quiet)
     counts: dict[str, int] = {}
@@ -109,7 +113,10 @@ def register(subparsers) -> None:
                    help="folder for one feedback .txt per submission (default: <out>-feedback/ beside the CSV)")
     g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default: 120)")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds one whole submission may run, restarts included (default: 600)")
-    g.add_argument("--memory-mb", type=int, default=6144, help="address-space cap per kernel in MiB; torch alone takes ~3300 (default: 6144)")
+    g.add_argument("--memory-mb", type=int, default=6144, help="address-space cap per kernel in MiB; torch alone "
+                                                                "takes ~3300; 0: no cap (default: 6144)")
+    g.add_argument("--device", default="cpu", help="COURSE_DEVICE for the kernels: cpu hides every GPU; cuda, cuda:1 "
+                                                   "or mps pick one; auto lets each lesson choose (default: cpu)")
     g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
     g.add_argument("--data", type=Path, default=None,
                    help="dataset cache the kernels may read, not write (default: an empty one per submission)")

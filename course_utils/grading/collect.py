@@ -25,7 +25,7 @@ from .student import student_copy
 
 __all__ = ["GRADER_VERSION", "Lesson", "Submission", "load_lesson", "find_submissions", "grade_id"]
 
-GRADER_VERSION = "1"  # bump when scoring changes: every submission is graded again
+GRADER_VERSION = "2"  # bump when scoring changes: every submission is graded again
 _LESSON_IN_NAME = re.compile(r"(?<![0-9])([0-9]{2})_[A-Za-z]")
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
 
@@ -113,7 +113,9 @@ def find_submissions(folder: Path, lessons: list[Lesson], only: Lesson | None = 
         lesson = only or named_lesson or _lesson_from_contents(data, lessons)
         subs.append(Submission(path, rel.as_posix(), _student_of(rel), lesson, data))
     for sub in subs:
-        settings = (GRADER_VERSION, float(limits.cell_timeout), float(limits.submission_timeout), limits.memory_mb)
+        settings = (GRADER_VERSION, float(limits.cell_timeout), float(limits.submission_timeout), limits.memory_mb,
+                    limits.device, float(limits.cell_text_mb), float(limits.cell_output_mb),
+                    float(limits.notebook_output_mb))
         h = hashlib.sha256(repr(settings).encode())
         h.update(sub.lesson.digest.encode() if sub.lesson else b"-")
         h.update(sub.data)

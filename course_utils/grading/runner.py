@@ -3,14 +3,22 @@
 Built on nbclient rather than nbgrader's ``Execute`` preprocessor because grading needs what that one
 lacks: a limit on the whole submission, a memory cap and write confinement on the kernel process
 (see :mod:`course_utils.grading.sandbox`), and fair partial credit when one cell loops forever or
-kills the kernel. When that happens the kernel is replaced and the notebook runs again from the top
-with the offending cell skipped, so a runaway cell costs only its own exercise. Everything shares one
-deadline, so the total time stays bounded.
+kills the kernel (``exit()`` and ``quit()`` included). When that happens the kernel is replaced and the
+notebook runs again from the top with the offending cell skipped, so a runaway cell costs only its own
+exercise. Everything shares one deadline, so the total time stays bounded.
+
+Stored output is capped (:class:`Limits`): a cell keeps at most ``cell_text_mb`` of printed text and
+``cell_output_mb`` of output in all, a notebook ``notebook_output_mb`` (each cell still keeps its first
+8 KB); what comes after is dropped as it arrives, so a print loop that runs until the time limit costs
+the grader no memory. Errors and results (what scoring reads) are always kept, shortened if need be.
+Kernels run on the CPU unless ``Limits.device`` says otherwise (a GPU kernel needs far more address
+space than the memory cap allows).
 """
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -20,6 +28,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_output
 from traitlets import List, Unicode
 
 from .sandbox import wrapper_command
@@ -37,8 +46,12 @@ class Limits:
 
     cell_timeout: float = 120.0  # s, one cell
     submission_timeout: float = 600.0  # s, the whole notebook, restarts included
-    memory_mb: int = 6144  # address-space cap; importing torch alone reserves ~3.3 GB of it
+    memory_mb: int = 6144  # address-space cap; importing torch alone reserves ~3.3 GB of it; 0: none
     max_restarts: int = 3  # kernel replacements after a cell times out or kills the kernel
+    device: str = "cpu"  # COURSE_DEVICE for the kernels; "auto": whatever the machine has (GPU included)
+    cell_text_mb: float = 1.0  # printed text kept per cell
+    cell_output_mb: float = 5.0  # all output kept per cell (a lesson cell's figures reach ~1.7 MB)
+    notebook_output_mb: float = 25.0  # all output kept per notebook
 
 
 @dataclass
@@ -46,9 +59,10 @@ class CellResult:
     """What happened to one cell: ok | error | timeout | died | not run."""
 
     status: str = "not run"
-    ename: str = ""
+    ename: str = ""  # "exit" when the cell called exit() or quit()
     evalue: str = ""
     stdout: str = ""
+    output_cut: bool = False  # some of its output was dropped (the caps in Limits)
 
 
 @dataclass
@@ -71,10 +85,19 @@ class SandboxedKernelManager(AsyncKernelManager):
         return [*self.wrapper, *super().format_kernel_cmd(extra_arguments)]
 
 
-def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1) -> dict[str, str]:
-    """Environment for a grading kernel: smoke profile, offline, every cache and home inside ``root``."""
+def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1, device: str = "cpu") -> dict[str, str]:
+    """Environment for a grading kernel: smoke profile, offline, every cache and home inside ``root``.
+
+    ``device="cpu"`` (the default) hides every GPU from the kernel; ``"auto"`` passes the grader's
+    ``CUDA_VISIBLE_DEVICES`` and ``COURSE_DEVICE`` on; any other value (``"cuda"``, ``"cuda:1"``,
+    ``"mps"``) becomes the kernel's ``COURSE_DEVICE``.
+    """
     # Only what a Python kernel needs is passed on: no tokens or credentials from the grader's environment.
     env = {k: v for k, v in os.environ.items() if k in _PASS_ENV or k.startswith("LC_")}
+    if device == "cpu":
+        env.update(CUDA_VISIBLE_DEVICES="", COURSE_DEVICE="cpu")
+    elif device != "auto":
+        env["COURSE_DEVICE"] = device
     for name in ("home", "tmp", "data", "build", "cache"):
         (root / name).mkdir(parents=True, exist_ok=True)
     env.update({
@@ -88,26 +111,126 @@ def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1) -> di
     return env
 
 
-def _record(cell, result: CellResult) -> None:
-    """Fill ``result`` from the outputs nbclient stored on an executed code cell."""
+_FLOOR = 8 * 1024  # characters every cell may keep, even when the notebook's budget is spent (its ✗ lines)
+_KEEP = 64 * 1024  # an error or a result is shortened to this when it does not fit
+
+
+def _size(content: dict) -> int:
+    """Characters an output message would add to the notebook (text, or every MIME bundle's payload)."""
+    if "text" in content:
+        return len(content["text"])
+    if "traceback" in content:
+        return sum(len(line) for line in content["traceback"]) + len(content.get("evalue", ""))
+    return sum(len(v) if isinstance(v, str) else len(repr(v)) for v in content.get("data", {}).values())
+
+
+def _shorten(content: dict) -> None:
+    """Cut an error or result down to about ``_KEEP`` characters, in place (scoring reads only its text)."""
+    if "traceback" in content:
+        tb = "\n".join(content["traceback"])
+        content["traceback"] = [tb[:_KEEP // 2] + "\n[...]\n" + tb[-_KEEP // 2:]] if len(tb) > _KEEP else content["traceback"]
+        content["evalue"] = content.get("evalue", "")[:_KEEP // 4]
+    elif "data" in content:
+        text = str(content["data"].get("text/plain", ""))
+        content["data"] = {"text/plain": text[:_KEEP]}
+
+
+class CappedNotebookClient(NotebookClient):
+    """An nbclient that keeps a bounded amount of each cell's output and notes where it dropped some."""
+
+    def __init__(self, nb, km=None, limits: Limits = Limits(), **kw):
+        super().__init__(nb, km=km, **kw)
+        mb = 2**20
+        self.caps = (limits.cell_text_mb * mb, limits.cell_output_mb * mb, limits.notebook_output_mb * mb)
+        self.used: dict[int, list[int]] = {}  # cell index -> [text characters, all characters] kept
+        self.total = 0
+        self.cut: set[int] = set()  # cells whose output was (partly) dropped
+        self.forced: set[tuple[int, str]] = set()  # (cell, "error" | "execute_result") kept beyond the caps
+
+    def _forget(self, cell_index: int) -> None:
+        text_all = self.used.pop(cell_index, [0, 0])
+        self.total -= text_all[1]
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.clear_before_next_output and not self.output_hook_stack[msg["parent_header"].get("msg_id")]:
+            outs[:] = []  # the delayed clear_output(wait=True), done here so the counts stay right
+            self.clear_display_id_mapping(cell_index)
+            self.clear_before_next_output = False
+            self._forget(cell_index)
+        content, kind = msg["content"], msg["msg_type"]
+        text_cap, cell_cap, nb_cap = self.caps
+        used = self.used.setdefault(cell_index, [0, 0])
+        room = min(cell_cap - used[1], max(nb_cap - self.total, _FLOOR - used[1]))
+        if kind == "stream":
+            room = min(room, text_cap - used[0])
+        size = _size(content)
+        if size > room:
+            self.cut.add(cell_index)
+            if kind in ("error", "execute_result") and (cell_index, kind) not in self.forced:
+                self.forced.add((cell_index, kind))  # what scoring reads: kept once per cell, shortened
+                _shorten(content)
+                size = _size(content)
+            elif kind == "stream" and room > 0:
+                content["text"] = content["text"][:int(room)]
+                size = len(content["text"])
+            else:
+                return None
+        used[1] += size
+        used[0] += size if kind == "stream" else 0
+        self.total += size
+        return super().output(outs, msg, display_id, cell_index)
+
+    def clear_output(self, outs, msg, cell_index):
+        if not msg["content"].get("wait"):
+            self._forget(cell_index)
+        return super().clear_output(outs, msg, cell_index)
+
+
+def _cut_note(limits: Limits) -> str:
+    return (f"[course grade: output dropped here: a cell keeps {limits.cell_text_mb:g} MB of printed text "
+            f"and {limits.cell_output_mb:g} MB in all, a notebook {limits.notebook_output_mb:g} MB]")
+
+
+def _asked_exit(reply: dict | None) -> bool:
+    """Whether an execute reply says the cell called exit()/quit(), after which ipykernel stops."""
+    payload = (reply or {}).get("content", {}).get("payload", [])
+    return any(p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payload)
+
+
+def _record(cell, result: CellResult, reply: dict | None = None) -> None:
+    """Fill ``result`` from the outputs nbclient stored on an executed code cell and the kernel's reply."""
     result.status = "ok"
     result.stdout = "".join(o.get("text", "") for o in cell.outputs
                             if o.output_type == "stream" and o.get("name") == "stdout")
     for out in cell.outputs:
         if out.output_type == "error":
             result.status, result.ename, result.evalue = "error", out.ename, out.evalue
+    content = (reply or {}).get("content", {})
+    if content.get("status") == "error" and result.status == "ok":  # its error output was not kept
+        result.status, result.ename, result.evalue = "error", content.get("ename", ""), content.get("evalue", "")[:300]
+
+
+def _cut(cell, index: int, result: CellResult, client: CappedNotebookClient, limits: Limits) -> CellResult:
+    """Mark a cell whose output was dropped, in its result and (for the reader) in its outputs."""
+    if index in client.cut:
+        result.output_cut = True
+        cell.outputs.append(new_output("stream", name="stderr", text=f"\n{_cut_note(limits)}\n"))
+    return result
 
 
 async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: float,
-                    skip: dict[int, str], results: list[CellResult]) -> tuple[int | None, str]:
+                    skip: dict[int, CellResult], results: list[CellResult]) -> tuple[int | None, str]:
     """Run every code cell not in ``skip`` in a fresh kernel; return (index, why) of a cell that
     timed out or killed the kernel, or (None, "") when the notebook finished or time ran out."""
     cpu_s = int(limits.submission_timeout * (os.cpu_count() or 1)) + 60  # stops detached busy loops too
     km = SandboxedKernelManager(kernel_name="python3",
                                 wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s))
-    client = NotebookClient(nb, km=km, timeout=limits.cell_timeout, allow_errors=True,
-                            interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
-                            resources={"metadata": {"path": str(workdir)}})
+    replies: dict[int, dict] = {}
+    client = CappedNotebookClient(nb, km=km, limits=limits, timeout=limits.cell_timeout, allow_errors=True,
+                                  interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
+                                  store_widget_state=False, resources={"metadata": {"path": str(workdir)}},
+                                  on_cell_executed=lambda cell, cell_index, execute_reply:
+                                      replies.__setitem__(cell_index, execute_reply))
     try:
         # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the grader's terminal.
         with open(workdir.parent / "kernel-stderr.log", "ab") as log:
@@ -117,7 +240,7 @@ async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: floa
             if cell.cell_type != "code":
                 continue
             if index in skip:
-                results[index] = CellResult(skip[index])
+                results[index] = dataclasses.replace(skip[index])
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
@@ -127,12 +250,16 @@ async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: floa
             try:
                 await client.async_execute_cell(cell, index)
             except CellTimeoutError:
-                results[index] = CellResult("timeout")
+                results[index] = _cut(cell, index, CellResult("timeout"), client, limits)
                 return (index, "timeout") if time.monotonic() < deadline else (None, "")
             except DeadKernelError:
-                results[index] = CellResult("died")
+                results[index] = _cut(cell, index, CellResult("died"), client, limits)
                 return index, "died"
-            _record(cell, results[index])
+            _record(cell, results[index], replies.get(index))
+            _cut(cell, index, results[index], client, limits)
+            if _asked_exit(replies.get(index)):  # the kernel stops after this reply: blame this cell
+                results[index].status, results[index].ename = "died", "exit"
+                return index, "exit"
         return None, ""
     finally:
         if client.kc is not None:
@@ -145,8 +272,8 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
     """Execute a copy of ``nb`` with its kernel confined to ``workdir.parent``; see the module docstring."""
     t0 = time.monotonic()
     deadline = t0 + limits.submission_timeout
-    env = env if env is not None else kernel_env(workdir.parent)
-    skip: dict[int, str] = {}
+    env = env if env is not None else kernel_env(workdir.parent, device=limits.device)
+    skip: dict[int, CellResult] = {}  # cells that timed out or stopped the kernel, and how
     notes: list[str] = []
     earlier: list[CellResult] = [CellResult() for _ in nb.cells]
     earlier_cells = list(nb.cells)
@@ -163,9 +290,9 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
         reached = [r.status not in ("not run", "running") for r in results]
         earlier = [r if ok else e for ok, r, e in zip(reached, results, earlier)]
         earlier_cells = [c if ok else e for ok, c, e in zip(reached, work.cells, earlier_cells)]
-        skip[bad] = why
-        name = work.cells[bad].metadata.get("nbgrader", {}).get("grade_id") or f"cell {bad}"
-        notes.append(f"{name} {'timed out' if why == 'timeout' else 'killed the kernel'}; "
+        skip[bad] = dataclasses.replace(results[bad], stdout="")
+        what = {"timeout": "timed out", "exit": "called exit() or quit(), which stops the kernel"}
+        notes.append(f"{_name(work.cells[bad], bad)} {what.get(why, 'killed the kernel')}; "
                      "re-ran the notebook without it")
         if time.monotonic() >= deadline:
             break
@@ -176,4 +303,13 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
             results[i], work.cells[i] = earlier[i], earlier_cells[i]
     out_of_time = time.monotonic() >= deadline or any(
         r.status == "not run" for c, r in zip(work.cells, results) if c.cell_type == "code")
+    cut = [_name(c, i) for i, (c, r) in enumerate(zip(work.cells, results)) if r.output_cut]
+    if cut:
+        notes.append(f"output of {', '.join(cut)} was cut: the grader keeps {limits.cell_text_mb:g} MB of printed "
+                     f"text and {limits.cell_output_mb:g} MB of output per cell, {limits.notebook_output_mb:g} MB "
+                     "per notebook")
     return RunResult(work, results, out_of_time, time.monotonic() - t0, notes)
+
+
+def _name(cell, index: int) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"

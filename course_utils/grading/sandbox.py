@@ -96,11 +96,14 @@ def restrict_writes(allowed: list[Path]) -> bool:
 
 
 def apply_limits(memory_mb: int, cpu_s: int | None = None, file_mb: int = 1024) -> list[str]:
-    """Cap address space, CPU seconds (per process) and the size of any file written; no core dumps.
+    """Cap address space (none if ``memory_mb`` <= 0), CPU seconds (per process) and the size of any file
+    written; no core dumps.
 
     Returns the limits this system refused (macOS, for one, does not enforce RLIMIT_AS).
     """
-    wanted = [("RLIMIT_AS", memory_mb * 2**20), ("RLIMIT_FSIZE", file_mb * 2**20), ("RLIMIT_CORE", 0)]
+    wanted = [("RLIMIT_FSIZE", file_mb * 2**20), ("RLIMIT_CORE", 0)]
+    if memory_mb > 0:  # a CUDA kernel reserves far more address space than any useful cap
+        wanted.insert(0, ("RLIMIT_AS", memory_mb * 2**20))
     if cpu_s:
         wanted.append(("RLIMIT_CPU", cpu_s))
     refused = []
@@ -128,7 +131,7 @@ def wrapper_command(memory_mb: int, writable: list[Path], cpu_s: int | None = No
 def main(argv: list[str] | None = None) -> None:
     """Apply the limits, then exec the command given after ``--``."""
     p = argparse.ArgumentParser(prog="python -m course_utils.grading.sandbox")
-    p.add_argument("--memory-mb", type=int, required=True, help="address-space cap in MiB")
+    p.add_argument("--memory-mb", type=int, required=True, help="address-space cap in MiB (0: none)")
     p.add_argument("--cpu-s", type=int, default=None, help="CPU-seconds cap per process (default: none)")
     p.add_argument("--write", action="append", default=[], help="a folder (or file) writes are allowed in")
     p.add_argument("--require-landlock", action="store_true", help="refuse to run without Landlock")
