@@ -6,10 +6,11 @@
     sheet     grades.csv: rows keyed by (student, lesson, file), kept across runs, formula-safe text
     runner    executes one notebook in a sandboxed kernel with time limits and capped output, on the CPU
     sandbox   the kernel's limits: address-space cap, writes confined to its temp dir (Landlock)
-    cli       the ``course student`` and ``course grade`` commands
+    audit     plausible wrong answers through each lesson's visible checks and the grader (``course audit``)
+    cli       the ``course student``, ``course grade`` and ``course audit`` commands
 
 Nothing here runs on import; submodules load when used.
 """
 from __future__ import annotations
 
-__all__ = ["student", "collect", "grade", "sheet", "runner", "sandbox", "cli"]
+__all__ = ["student", "collect", "grade", "sheet", "runner", "sandbox", "audit", "cli"]
