@@ -1,12 +1,12 @@
 """Portable DataLoader settings and the weights cache location."""
 from __future__ import annotations
 
-import os
 import pickle
 
 import torch
 
 import course_utils
+from course_utils.config import usable_cores
 from course_utils.data import get_dataset, make_loader, train_transforms, use_weights_dir, weights_dir
 from course_utils.data.loaders import collate_pairs, default_num_workers
 
@@ -28,7 +28,7 @@ def test_num_workers_rules(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ipykernel", object())
     assert default_num_workers() == 0
     monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert default_num_workers() == max(0, min(4, len(os.sched_getaffinity(0)) - 1))
+    assert default_num_workers() == max(0, min(4, usable_cores() - 1))
 
 
 def test_weights_cache_under_data_dir(tmp_path, monkeypatch):
