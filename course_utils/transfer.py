@@ -2,7 +2,7 @@
 feature extraction and nearest neighbours in feature space.
 
 Pretrained weights all go through one path: build the architecture, read a state_dict from the
-weights cache (``course_utils.data.weights_dir()``, also used as ``TORCH_HOME`` for torchvision), and
+weights cache (``course_utils.paths.weights_dir()``, also used as ``TORCH_HOME`` for torchvision), and
 ``load_state_dict`` it. Real ImageNet weights (``"resnet18"``) and the course's own checkpoints (a
 small CNN pretrained on half the shapes world, saved with :func:`save_weights`) differ only in where
 the state_dict comes from. Images are uint8 NCHW in, features float (N, D) out.
@@ -25,8 +25,8 @@ _TORCHVISION = ("resnet18", "resnet34", "resnet50")
 
 
 def use_weights_cache() -> Path:
-    """Point TORCH_HOME/HF_HOME into the course weights cache (see data.use_weights_dir); return its root."""
-    from .data import use_weights_dir, weights_dir
+    """Point TORCH_HOME/HF_HOME into the course weights cache (see paths.use_weights_dir); return its root."""
+    from .paths import use_weights_dir, weights_dir
 
     use_weights_dir()
     return weights_dir()

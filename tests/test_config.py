@@ -55,17 +55,6 @@ def test_pick_returns_value_for_active_profile():
         cfg.pick(smoke=1)
 
 
-def test_data_dir_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    assert config.data_dir() == tmp_path
-
-
-def test_offline_env_skips_network(monkeypatch):
-    monkeypatch.setattr(config, "_probe_cache", {})
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
-    assert config._online() is False
-
-
 def test_smoke_uses_one_cpu_thread_unless_told(monkeypatch):
     n = torch.get_num_threads()
     try:

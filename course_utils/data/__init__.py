@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 
-from .cache import DataError, use_weights_dir, weights_dir
+from ..paths import use_weights_dir, weights_dir
+from .cache import DataError
 from .registry import is_cached
 
 __all__ = ["DataError", "is_cached", "weights_dir", "use_weights_dir", "ImageSet", "load_tensors", "get_dataset",

@@ -125,7 +125,7 @@ def open_cifar(root: str | Path, name: str, split: str, synthetic: bool = False,
     cls = {"cifar10": ShapesCIFAR10, "cifar100": ShapesCIFAR100}[name] if synthetic else _TV[name]
     if not (root / _TV[name].base_folder).is_dir():
         raise DataError(f"{root} has no {_TV[name].base_folder}/ folder: wrong root? Pass the folder that "
-                        f"contains it (for real data that is course_utils.config.data_dir()).")
+                        f"contains it (for real data that is course_utils.paths.data_dir()).")
     try:
         return cls(str(root), train=split == "train", transform=transform)
     except RuntimeError:

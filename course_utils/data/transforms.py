@@ -17,7 +17,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..config import data_dir
+from ..paths import data_dir
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "norm_stats", "train_transforms", "eval_transforms", "TASK"]
 
