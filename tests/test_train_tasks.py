@@ -134,3 +134,16 @@ def test_detection_bad_targets():
     with pytest.raises(TypeError, match="float 0..1"):
         fit(tiny_detector(), [(tuple((i * 255).to(torch.uint8) for i in images), targets)], epochs=1, lr=0.01,
             quiet=True)
+
+
+def test_every_public_function_and_method_has_a_docstring():
+    import ast
+    import inspect
+
+    from course_utils.train import tasks
+
+    tree = ast.parse(inspect.getsource(tasks))
+    missing = [f"line {n.lineno}: {n.name}" for n in ast.walk(tree)
+               if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")
+               and not ast.get_docstring(n)]
+    assert not missing, missing
