@@ -74,16 +74,22 @@ class Task:
     name = "task"
 
     def train_step(self, model, x, y, loss_fn, check: bool = False):
-        """Forward pass and loss; returns ``(loss, output)``."""
+        """Forward pass and loss; returns ``(loss, main output)``; an auxiliary output adds 0.5 × its loss."""
         if check:
             check_images(model, x)
-        out = model(x)
+        out, aux = self.split_output(model(x))
         if check:
             self.check_output(out, y, loss_fn)
         loss = loss_fn(out, y)
+        if aux is not None:  # auxiliary head, weighted 0.5 as in torchvision's reference recipe
+            loss = loss + 0.5 * loss_fn(aux, y)
         if check:
             check_loss(loss)
         return loss, out
+
+    def split_output(self, out):
+        """Returns ``(main output, auxiliary output or None)`` of a forward pass (base: the output, no aux)."""
+        return out, None
 
     def eval_output(self, model, x, tta_flip: bool = False):
         """Model output for metrics, averaged with the horizontally flipped image's if ``tta_flip``."""
@@ -152,21 +158,9 @@ class Segmentation(Task):
     name = "segmentation"
     ignore_index = 255
 
-    def train_step(self, model, x, y, loss_fn, check: bool = False):
-        """Returns ``(loss, logits N×C×H×W)``: the main head's loss + 0.5 × the aux head's, if there is one."""
-        if check:
-            check_images(model, x)
-        out = model(x)
-        aux = out.get("aux") if isinstance(out, dict) else None
-        out = _main(out)
-        if check:
-            self.check_output(out, y, loss_fn)
-        loss = loss_fn(out, y)
-        if aux is not None:  # auxiliary head, weighted 0.5 as in torchvision's reference recipe
-            loss = loss + 0.5 * loss_fn(aux, y)
-        if check:
-            check_loss(loss)
-        return loss, out
+    def split_output(self, out):
+        """Returns ``(logits N×C×H×W, aux logits N×C×H×W or None)`` from a tensor or ``{"out", "aux"}``."""
+        return _main(out), (out.get("aux") if isinstance(out, dict) else None)
 
     def check_output(self, out, y, loss_fn) -> None:
         """Return None if logits N×C×H×W and masks int64 N×H×W (255 = unlabelled) fit together; raise if not."""
