@@ -75,11 +75,7 @@ def naive_epoch(model, loader, opt, device, dtype, channels_last) -> float:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(model, x, y, opt, device, dtype)
         n += len(y)
     _sync(device)
     return n / (time.perf_counter() - start)
@@ -91,13 +87,18 @@ def bound_epoch(model, batches, steps, opt, device, dtype) -> float:
     start = time.perf_counter()
     for i in range(steps):
         x, y = batches[i % len(batches)]
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(model, x, y, opt, device, dtype)
     _sync(device)
     return steps * BATCH / (time.perf_counter() - start)
+
+
+def _step(model, x, y, opt, device, dtype) -> None:
+    """One forward (under autocast), cross-entropy, backward and optimizer step."""
+    with autocast(device, dtype):
+        loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
 
 
 def _sync(device) -> None:
