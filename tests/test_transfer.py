@@ -14,13 +14,13 @@ from course_utils.arch import simple_cnn
 BACKBONE = {"channels": [8, 16, 32], "batch_norm": True, "global_pool": True}  # conv-BN-ReLU-pool ×3
 
 
-def small_cnn(num_classes: int) -> nn.Sequential:
+def bn_cnn(num_classes: int) -> nn.Sequential:
     return simple_cnn(num_classes=num_classes, **BACKBONE)
 
 
 def test_save_and_load_backbone_round_trip():
     torch.manual_seed(0)
-    model = small_cnn(5)
+    model = bn_cnn(5)
     path = transfer.save_weights(model, "test_round_trip", {"num_classes": 5, **BACKBONE, "epochs": 3})
     assert path.is_file() and path.suffix == ".pth"
     assert path.is_relative_to(transfer.use_weights_cache())
@@ -47,8 +47,8 @@ def test_load_backbone_missing_checkpoint_says_what_to_do():
         transfer.load_backbone("no_such_checkpoint")
 
 
-def test_replace_head_small_cnn_and_resnet():
-    m = small_cnn(10)
+def test_replace_head_simple_cnn_and_resnet():
+    m = bn_cnn(10)
     head = transfer.replace_head(m, 3)
     assert isinstance(head, nn.Linear) and head.out_features == 3 and m.classifier[-1] is head
     assert m(torch.randn(2, 3, 16, 16)).shape == (2, 3)
@@ -61,7 +61,7 @@ def test_replace_head_small_cnn_and_resnet():
 
 
 def test_freeze_and_count_trainable():
-    m = small_cnn(4)
+    m = bn_cnn(4)
     total = sum(p.numel() for p in m.parameters())
     assert transfer.count_trainable(m) == total
     transfer.freeze(m)
@@ -74,7 +74,7 @@ def test_freeze_and_count_trainable():
 
 
 def test_param_groups_cover_each_parameter_once_with_its_lr():
-    m = small_cnn(4)
+    m = bn_cnn(4)
     groups = transfer.param_groups(m, m.classifier, lr=0.1, backbone_lr=0.01, weight_decay=1e-4)
     ids = [id(p) for g in groups for p in g["params"]]
     assert sorted(ids) == sorted(id(p) for p in m.parameters())
@@ -92,7 +92,7 @@ def test_param_groups_cover_each_parameter_once_with_its_lr():
 
 def test_extract_features_matches_manual_forward_in_eval_mode():
     torch.manual_seed(0)
-    m = small_cnn(4)
+    m = bn_cnn(4)
     transfer.replace_head(m, None)
     m.train()
     images = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
