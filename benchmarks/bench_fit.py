@@ -29,7 +29,8 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
-from course_utils.train import TensorLoader, amp_dtype, fit, small_cnn
+from course_utils.arch import simple_cnn
+from course_utils.train import TensorLoader, amp_dtype, fit
 from course_utils.train.loop import autocast
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)  # CIFAR-10's, roughly
@@ -62,7 +63,7 @@ class PILDataset(torch.utils.data.Dataset):
 
 def model_for(device, channels_last: bool) -> nn.Module:
     torch.manual_seed(0)
-    model = small_cnn(10).to(device)
+    model = simple_cnn((32, 64, 128), 10, batch_norm=True, global_pool=True).to(device)  # conv-BN-ReLU-pool ×3
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
@@ -74,11 +75,7 @@ def naive_epoch(model, loader, opt, device, dtype, channels_last) -> float:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(model, x, y, opt, device, dtype)
         n += len(y)
     _sync(device)
     return n / (time.perf_counter() - start)
@@ -90,13 +87,18 @@ def bound_epoch(model, batches, steps, opt, device, dtype) -> float:
     start = time.perf_counter()
     for i in range(steps):
         x, y = batches[i % len(batches)]
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(model, x, y, opt, device, dtype)
     _sync(device)
     return steps * BATCH / (time.perf_counter() - start)
+
+
+def _step(model, x, y, opt, device, dtype) -> None:
+    """One forward (under autocast), cross-entropy, backward and optimizer step."""
+    with autocast(device, dtype):
+        loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
 
 
 def _sync(device) -> None:

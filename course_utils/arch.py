@@ -4,7 +4,9 @@ Lessons 04-08 use it to compute what the deck states: output sizes ``(W - K + 2P
 fields, parameter counts per layer, FLOPs (counted by ``torch.utils.flop_counter``, 2 per
 multiply-add) and activation sizes. ``vgg`` builds the VGG configurations A-E from one list; its
 ``features``/``avgpool``/``classifier`` layout matches torchvision's, so torchvision's weights load.
-``simple_cnn`` is the conv -> ReLU -> pool feature extractor + linear classifier of lesson 05.
+``simple_cnn`` is the course's one small CNN: conv -> ReLU -> pool stages + linear classifier (lesson 05);
+with ``batch_norm=True, global_pool=True`` the conv-BN-ReLU-pool backbone of lesson 08, of
+``course train --model small_cnn`` and of ``benchmarks/bench_fit.py``.
 
 Layouts: every model expects float NCHW input; sizes are (H, W) in pixels; kernels are square.
 """

@@ -1,6 +1,8 @@
-"""Profiles, seeding, device choice and paths: everything a notebook's setup cell decides, once.
+"""Profiles, seeding and device choice: everything a notebook's setup cell decides, once.
 
-A notebook calls ``cfg = course_utils.setup(profile, seed)``. Nothing here runs on import.
+A notebook calls ``cfg = course_utils.setup(profile, seed)``. Nothing here runs on import. Paths come
+from :mod:`course_utils.paths` and machine facts (cores, network) from :mod:`course_utils.host`, the
+layer below; ``data_dir``, ``build_dir``, ``on_colab`` and ``usable_cores`` are re-exported here.
 
 Profiles:
     smoke  offline, synthetic data in the real on-disk formats, tiny models, seconds on a CPU.
@@ -13,18 +15,17 @@ from __future__ import annotations
 import os
 import platform
 import random
-import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "seed_everything",
-           "usable_cores", "on_colab"]
+from .host import online as _online
+from .host import usable_cores
+from .paths import build_dir, data_dir, on_colab, use_weights_dir
+
+__all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "build_dir",
+           "seed_everything", "usable_cores", "on_colab"]
 
 PROFILES = ("smoke", "light", "full")
-# Hosts whose reachability means "real downloads can work from here" (short timeout, checked once).
-_PROBE_HOSTS = (("www.cs.toronto.edu", 443), ("download.pytorch.org", 443))
-_probe_cache: dict[str, bool] = {}
 
 
 @dataclass
@@ -55,25 +56,6 @@ class Config:
                 "data_dir": str(self.data_dir)}
 
 
-def on_colab() -> bool:
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
-def data_dir() -> Path:
-    """The one dataset/weights cache: $COURSE_DATA, else /content/data on Colab, else the user cache dir."""
-    if os.environ.get("COURSE_DATA"):
-        return Path(os.environ["COURSE_DATA"]).expanduser()
-    if on_colab():
-        return Path("/content/data")
-    from platformdirs import user_cache_dir
-    return Path(user_cache_dir("cv-course")) / "data"
-
-
-def build_dir() -> Path:
-    """Where executed notebooks, checkpoints and reports go: $COURSE_BUILD, else ./build."""
-    return Path(os.environ.get("COURSE_BUILD", "build")).expanduser()
-
-
 def pick_device(prefer: str | None = None) -> str:
     """cuda > mps > cpu, unless ``prefer`` (or $COURSE_DEVICE) names one."""
     import torch
@@ -86,23 +68,6 @@ def pick_device(prefer: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-def _online(timeout: float = 1.5) -> bool:
-    if "online" not in _probe_cache:
-        if os.environ.get("COURSE_OFFLINE"):
-            _probe_cache["online"] = False
-        else:
-            ok = False
-            for host, port in _PROBE_HOSTS:
-                try:
-                    with socket.create_connection((host, port), timeout=timeout):
-                        ok = True
-                        break
-                except OSError:
-                    continue
-            _probe_cache["online"] = ok
-    return _probe_cache["online"]
 
 
 def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
@@ -153,14 +118,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def _set_threads(profile: str) -> None:
     """Threads for CPU work: 1 for smoke (tiny ops, where thread hand-offs cost more than they save,
     and badly so on a busy machine), else every core this process may use. $OMP_NUM_THREADS wins."""
@@ -186,18 +143,13 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     datasets = tuple(datasets)
     present = None
     if datasets:
-        try:
-            from .data import is_cached as present  # provided by the data layer
-        except ImportError:
-            present = None
+        from .data import is_cached as present  # config sits above data: data never imports config
     prof, reason = resolve_profile(profile, dev, datasets, present)
     if dev == "cpu":
         _set_threads(prof)
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
                  build_dir=build_dir(), on_colab=on_colab())
-    from .data import use_weights_dir
-
     use_weights_dir()  # torchvision/open_clip weights go to the course cache too (unless TORCH_HOME is set)
     _reset_records(cfg)
     if not quiet:

@@ -38,7 +38,9 @@ def doctor() -> int:
             _line(True, f"{mod} (for running/testing/grading)")
         except ImportError:
             _line(False, f"{mod} missing (only needed to run tests or grade)", "pip install -e '.[dev]'")
-    from .config import _online, data_dir, pick_device, resolve_profile
+    from .config import pick_device, resolve_profile
+    from .host import online
+    from .paths import data_dir
 
     dev = pick_device()
     _line(True, f"device: {dev}")
@@ -51,7 +53,7 @@ def doctor() -> int:
         _line(True, f"data cache writable: {d}")
     except OSError as exc:
         ok &= _line(False, f"data cache {d}: {exc}", "set COURSE_DATA to a writable folder")
-    _line(_online(), "dataset servers reachable" if _online() else "offline: lessons will use the smoke profile",
+    _line(online(), "dataset servers reachable" if online() else "offline: lessons will use the smoke profile",
           "that is fine for learning the code; download data where you have a network: `course data download NAME`")
     prof, why = resolve_profile("auto", dev, ("cifar10",))
     _line(True, f"auto profile for a CIFAR-10 lesson: {prof} ({why})")

@@ -2,13 +2,17 @@
 feature extraction and nearest neighbours in feature space.
 
 Pretrained weights all go through one path: build the architecture, read a state_dict from the
-weights cache (``course_utils.data.weights_dir()``, also used as ``TORCH_HOME`` for torchvision), and
+weights cache (``course_utils.paths.weights_dir()``, also used as ``TORCH_HOME`` for torchvision), and
 ``load_state_dict`` it. Real ImageNet weights (``"resnet18"``) and the course's own checkpoints (a
 small CNN pretrained on half the shapes world, saved with :func:`save_weights`) differ only in where
-the state_dict comes from. Images are uint8 NCHW in, features float (N, D) out.
+the state_dict comes from. The course's checkpoints are :func:`course_utils.arch.simple_cnn` models: the
+JSON config saved beside one holds simple_cnn's keyword arguments (``channels``, ``batch_norm``,
+``global_pool`` ..., ``num_classes``), from which the architecture is built again. Images are uint8
+NCHW in, features float (N, D) out.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -16,7 +20,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from .arch import count_params
+from .arch import count_params, simple_cnn
 
 __all__ = ["use_weights_cache", "weights_path", "save_weights", "load_backbone", "replace_head", "freeze",
            "count_trainable", "param_groups", "extract_features", "nearest_neighbours", "to_tensor_set"]
@@ -25,8 +29,8 @@ _TORCHVISION = ("resnet18", "resnet34", "resnet50")
 
 
 def use_weights_cache() -> Path:
-    """Point TORCH_HOME/HF_HOME into the course weights cache (see data.use_weights_dir); return its root."""
-    from .data import use_weights_dir, weights_dir
+    """Point TORCH_HOME/HF_HOME into the course weights cache (see paths.use_weights_dir); return its root."""
+    from .paths import use_weights_dir, weights_dir
 
     use_weights_dir()
     return weights_dir()
@@ -38,7 +42,11 @@ def weights_path(name: str) -> Path:
 
 
 def save_weights(model: nn.Module, name: str, config: dict | None = None) -> Path:
-    """``torch.save`` the state_dict (the same file format as torchvision's weights) plus a JSON config beside it."""
+    """``torch.save`` the state_dict (the same file format as torchvision's weights) plus a JSON config beside it.
+
+    For a :func:`~course_utils.arch.simple_cnn`, put its keyword arguments in ``config`` so that
+    :func:`load_backbone` can build the same architecture again.
+    """
     path = weights_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -57,15 +65,14 @@ def _build(arch: str, num_classes: int | None) -> tuple[nn.Module, dict]:
         weights = torchvision.models.get_model_weights(arch).DEFAULT  # ImageNet-1k, cached under TORCH_HOME
         model = torchvision.models.get_model(arch, weights=None)
         return model, weights.get_state_dict(progress=False, check_hash=True)
-    from .train.models import small_cnn
-
     path = weights_path(arch)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint {path}: pretrain the model and save it with "
                                 f"save_weights(model, {arch!r}) first.")
     config = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
-    model = small_cnn(num_classes=config.get("num_classes", num_classes or 10), width=config.get("width", 32))
-    return model, torch.load(path, map_location="cpu", weights_only=True)
+    kwargs = {k: v for k, v in config.items() if k in inspect.signature(simple_cnn).parameters}
+    kwargs["num_classes"] = config.get("num_classes", num_classes or 10)
+    return simple_cnn(**kwargs), torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_backbone(arch: str, num_classes: int | None = None) -> nn.Module:

@@ -85,7 +85,13 @@ def test_vgg_param_counts_equal_torchvision(config, name, bn):
         ref = getattr(torchvision.models, name + ("_bn" if bn else ""))(weights=None)
         ours = arch.vgg(config, batch_norm=bn)
     assert arch.count_params(ours) == arch.count_params(ref)
-    assert round(arch.count_params(ours) / 1e6) == arch.VGG_PAPER_PARAMS[config] or bn
+    # BatchNorm adds a scale and a shift per conv channel: too few to change the paper's millions
+    assert round(arch.count_params(ours) / 1e6) == arch.VGG_PAPER_PARAMS[config]
+    if bn:
+        with torch.device("meta"):
+            plain = arch.count_params(arch.vgg(config))
+        channels = sum(c for c in arch.VGG_CONFIGS[config] if isinstance(c, int))
+        assert arch.count_params(ours) - plain == 2 * channels
 
 
 def test_vgg_16_is_138_357_544_and_configs_match_paper():

@@ -1,11 +1,9 @@
 """setup(): profile resolution, seeding, device choice, data directory."""
-import os
-
 import pytest
 import torch
 
 from course_utils import config
-from course_utils.config import Config, resolve_profile, setup
+from course_utils.config import Config, pick_device, resolve_profile, setup
 
 
 def test_explicit_profile_wins(monkeypatch):
@@ -45,8 +43,9 @@ def test_setup_seeds_and_prints_banner(capsys):
     setup("smoke", seed=3, quiet=True)
     assert torch.equal(a, torch.rand(3))
     out = capsys.readouterr().out
-    assert "profile  smoke" in out and "device   cpu" in out and "seed     3" in out
-    assert isinstance(cfg, Config) and cfg.device == "cpu"
+    assert "profile  smoke" in out and f"device   {pick_device()}" in out and "seed     3" in out
+    assert isinstance(cfg, Config) and cfg.device == pick_device()
+    assert setup("smoke", device="cpu", quiet=True).device == "cpu"  # an explicit device wins
 
 
 def test_pick_returns_value_for_active_profile():
@@ -56,28 +55,17 @@ def test_pick_returns_value_for_active_profile():
         cfg.pick(smoke=1)
 
 
-def test_data_dir_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    assert config.data_dir() == tmp_path
-
-
-def test_offline_env_skips_network(monkeypatch):
-    monkeypatch.setattr(config, "_probe_cache", {})
-    monkeypatch.setenv("COURSE_OFFLINE", "1")
-    assert config._online() is False
-
-
 def test_smoke_uses_one_cpu_thread_unless_told(monkeypatch):
     n = torch.get_num_threads()
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        setup("smoke", quiet=True)
+        setup("smoke", device="cpu", quiet=True)  # threads are set for CPU training only
         assert torch.get_num_threads() == 1
-        setup("light", quiet=True)
-        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        setup("light", device="cpu", quiet=True)
+        assert torch.get_num_threads() == config.usable_cores()
         torch.set_num_threads(1)
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        setup("light", quiet=True)   # the user's choice is left alone
+        setup("light", device="cpu", quiet=True)   # the user's choice is left alone
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)

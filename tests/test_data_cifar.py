@@ -9,7 +9,7 @@ import torch
 
 import course_utils
 from course_utils.data import DataError, cifar, load_tensors, shapes
-from course_utils.data.cache import read_manifest, shapes_dir
+from course_utils.data.cache import file_hash, read_manifest, shapes_dir
 
 
 @pytest.fixture()
@@ -80,9 +80,11 @@ def test_load_tensors_smoke(tmp_path, monkeypatch):
     # a damaged cache is ours: it is rebuilt, byte for byte
     folder = shapes_dir("cifar10", 0, (200, 50))
     md5 = read_manifest(folder)["files"]["cifar-10-batches-py/test_batch"]
+    test_images = load_tensors("cifar10", "test", cfg).images
     (folder / "cifar-10-batches-py" / "test_batch").write_bytes(b"junk")
-    assert torch.equal(load_tensors("cifar10", "test", cfg).images, load_tensors("cifar10", "test", cfg).images)
+    assert torch.equal(load_tensors("cifar10", "test", cfg).images, test_images)
     assert read_manifest(folder)["files"]["cifar-10-batches-py/test_batch"] == md5
+    assert file_hash(folder / "cifar-10-batches-py" / "test_batch") == md5
 
 
 def test_cifar100_coarse_labels(tmp_path, monkeypatch):

@@ -1,7 +1,10 @@
 """`course data status|download|shapes` from the command line parser."""
 from __future__ import annotations
 
+import re
+
 from course_utils.cli import build_parser
+from course_utils.data.registry import REAL
 
 
 def _run(argv, capsys):
@@ -10,13 +13,23 @@ def _run(argv, capsys):
     return rc, capsys.readouterr().out
 
 
+def _states(out: str) -> dict[str, str]:
+    """{dataset: 'cached' | 'missing'} from the status table's rows ("  name  state  size  title")."""
+    return dict(re.findall(r"^  (\S+) +(cached|missing) ", out, re.M))
+
+
 def test_status_lists_every_real_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
     rc, out = _run(["data", "status"], capsys)
     assert rc == 0 and str(tmp_path) in out
-    for name in ("cifar10", "cifar100", "voc", "coco", "pets", "flowers102"):
-        assert f"  {name} " in out and "missing" in out
+    names = ("cifar10", "cifar100", "voc", "coco", "pets", "flowers102")
+    assert _states(out) == {name: "missing" for name in names}
     assert "nothing generated yet" in out
+    for rel in REAL["cifar10"].expect:  # CIFAR-10's files in place: its row (and only its row) says cached
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    _, out = _run(["data", "status"], capsys)
+    assert _states(out) == {name: "cached" if name == "cifar10" else "missing" for name in names}
 
 
 def test_shapes_then_status(tmp_path, monkeypatch, capsys):

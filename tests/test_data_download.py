@@ -97,9 +97,22 @@ def test_checksum_mismatch_is_never_used(server, tmp_path):
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
 
 
+def test_cut_connection_keeps_part_and_says_where(server, tmp_path):
+    _Handler.cut = 300_000
+    with pytest.raises(DataError, match=f"could not download {server}") as err:
+        dl.download(server, tmp_path / "f.bin", hashlib.md5(PAYLOAD).hexdigest(), progress=False, retries=1)
+    part = tmp_path / "f.bin.part"
+    assert part.read_bytes() == PAYLOAD[:300_000]  # what arrived is kept, to resume from next time
+    assert f"300000 bytes kept in {part}" in str(err.value) and not (tmp_path / "f.bin").exists()
+
+
 def test_unreachable_server_keeps_part_and_says_where(tmp_path):
-    with pytest.raises(DataError, match="could not download http://127.0.0.1:9/x"):
+    part = tmp_path / "x.part"
+    part.write_bytes(PAYLOAD[:1000])  # left by an earlier run
+    with pytest.raises(DataError, match="could not download http://127.0.0.1:9/x") as err:
         dl.download("http://127.0.0.1:9/x", tmp_path / "x", "0" * 32, progress=False, retries=1, timeout=2)
+    assert part.read_bytes() == PAYLOAD[:1000]  # untouched
+    assert f"1000 bytes kept in {part}" in str(err.value)
 
 
 def _tar(files: dict) -> bytes:

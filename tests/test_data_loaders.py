@@ -1,13 +1,13 @@
-"""Portable DataLoader settings and the weights cache location."""
+"""Portable DataLoader settings: picklable detection batches, the worker count rules."""
 from __future__ import annotations
 
-import os
 import pickle
 
 import torch
 
 import course_utils
-from course_utils.data import get_dataset, make_loader, train_transforms, use_weights_dir, weights_dir
+from course_utils.host import usable_cores
+from course_utils.data import get_dataset, make_loader, train_transforms
 from course_utils.data.loaders import collate_pairs, default_num_workers
 
 
@@ -28,14 +28,4 @@ def test_num_workers_rules(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ipykernel", object())
     assert default_num_workers() == 0
     monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert default_num_workers() == max(0, min(4, len(os.sched_getaffinity(0)) - 1))
-
-
-def test_weights_cache_under_data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    monkeypatch.delenv("TORCH_HOME", raising=False)
-    monkeypatch.delenv("HF_HOME", raising=False)
-    assert use_weights_dir() == tmp_path / "weights" / "torch" and weights_dir() == tmp_path / "weights"
-    assert torch.hub.get_dir() == str(tmp_path / "weights" / "torch" / "hub")  # torchvision weights land here
-    monkeypatch.setenv("TORCH_HOME", "/elsewhere")
-    assert str(use_weights_dir()) == "/elsewhere"  # the user's choice wins
+    assert default_num_workers() == max(0, min(4, usable_cores() - 1))

@@ -33,6 +33,7 @@ def test_pets_labels_and_trimaps(pets_root):
     fg = kept[0]["masks"][0]
     t = trimap.numpy()
     assert set(np.unique(t)) <= {0, 1, 2}  # object, background, border (torchvision's 1/2/3 minus one)
+    assert (fg & (t != 2)).any() and (~fg & (t != 2)).any()  # both regions exist, so the next line tests something
     assert (t[fg & (t != 2)] == 0).all() and (t[~fg & (t != 2)] == 1).all()
 
 

@@ -8,7 +8,7 @@ from torchvision import tv_tensors
 
 import course_utils
 from course_utils.data import eval_transforms, get_dataset, load_tensors, norm_stats, train_transforms
-from course_utils.data.transforms import IMAGENET_MEAN, TASK
+from course_utils.data.transforms import IMAGENET_MEAN, TASK, channel_stats
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,27 @@ def cfg():
     return course_utils.setup("smoke", 0, quiet=True)
 
 
+def test_channel_stats_hand_computed_and_against_numpy():
+    two = np.array([[[[0, 255]], [[51, 51]], [[0, 0]]]], dtype=np.uint8)  # N×C×H×W = 1×3×1×2
+    assert channel_stats(two) == ((0.5, 0.2, 0.0), (0.5, 0.0, 0.0))  # population std: (0, 1) -> 0.5
+    g = np.random.default_rng(0)
+    hwc = g.integers(0, 256, (7, 5, 6, 3), dtype=np.uint8)
+    x = hwc.reshape(-1, 3) / 255
+    ref = (tuple(np.round(x.mean(0), 4)), tuple(np.round(x.std(0), 4)))
+    assert channel_stats(hwc, "NHWC") == ref
+    assert channel_stats(torch.from_numpy(hwc).permute(0, 3, 1, 2)) == ref  # the same images, N×C×H×W
+
+
 def test_shapes_stats_are_computed_from_train_images(cfg):
     mean, std = norm_stats("cifar10", cfg)
     s = load_tensors("cifar10", "train", cfg)
-    assert np.allclose(mean, s.mean, atol=1e-3) and np.allclose(std, s.std, atol=1e-3)
-    assert norm_stats("voc_seg", cfg) != (IMAGENET_MEAN, norm_stats("voc_seg", cfg)[1])
+    assert (mean, std) == (s.mean, s.std) == channel_stats(s.images)  # manifest and ImageSet agree exactly
+    voc = get_dataset("voc_seg", "train", cfg)
+    images = torch.stack([voc[i][0] for i in range(len(voc))])  # the shapes VOC's training images, from JPEG
+    mean, std = norm_stats("voc_seg", cfg)  # from the rendered images, before JPEG: close, not equal
+    from_jpeg = channel_stats(images)
+    assert np.allclose(mean, from_jpeg[0], atol=2e-3) and np.allclose(std, from_jpeg[1], atol=2e-3)
+    assert mean != IMAGENET_MEAN
 
 
 def test_real_pretrained_sets_use_imagenet_stats():

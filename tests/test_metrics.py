@@ -101,3 +101,20 @@ def test_detection_ap_matching():
             "scores": torch.tensor([0.9, 0.5, 0.8])}]
     m.update(dup, tgt)
     assert m.compute() == pytest.approx(0.5)
+
+
+def test_detection_ap_is_nan_only_without_ground_truth():
+    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    assert math.isnan(M.average_precision(torch.tensor([0.9]), torch.tensor([False]), 0))  # recall is 0/0
+    m = M.DetectionAP()
+    assert math.isnan(m.compute())  # nothing seen yet
+    only_predicted = [{"boxes": box, "labels": torch.tensor([2]), "scores": torch.tensor([0.9])}]
+    m.update(only_predicted, [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}])
+    assert math.isnan(m.compute())  # no class has a true object: AP is undefined, not 0
+    m.update([{"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.8])}],
+             [{"boxes": box, "labels": torch.tensor([1])}])
+    assert m.compute() == pytest.approx(1.0)  # class 2 (no truth) is left out of the mean, not counted as 0
+    missed = M.DetectionAP()
+    missed.update([{"boxes": box + 50, "labels": torch.tensor([1]), "scores": torch.tensor([0.8])}],
+                  [{"boxes": box, "labels": torch.tensor([1])}])
+    assert missed.compute() == 0.0  # a true object never found: AP 0, not NaN

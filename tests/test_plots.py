@@ -44,7 +44,7 @@ def test_detection_boxes_drawn(cfg):
     ds = get_dataset("voc_det", "train", cfg)
     fig = show_dataset(ds, n=4)
     n_boxes = sum(len(ds[i][1]["boxes"]) for i in range(4))
-    assert sum(isinstance(p, Rectangle) for ax in fig.axes for p in ax.patches) == n_boxes
+    assert n_boxes > 0 and sum(isinstance(p, Rectangle) for ax in fig.axes for p in ax.patches) == n_boxes
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert ds.classes[int(ds[0][1]["labels"][0])] in texts
     plt.close(fig)
@@ -52,8 +52,17 @@ def test_detection_boxes_drawn(cfg):
 
 @pytest.mark.parametrize("name,split", [("voc_seg", "val"), ("coco_det", "val"), ("pets_seg", "test")])
 def test_masks_overlaid(name, split, cfg):
-    fig = show_dataset(get_dataset(name, split, cfg), n=3)
-    assert all(len(ax.images) == 2 for ax in _images(fig))  # picture + mask layer
+    ds = get_dataset(name, split, cfg)
+    fig = show_dataset(ds, n=3)
+    panels = _images(fig)
+    assert len(panels) == 3
+    for i, ax in enumerate(panels):
+        assert len(ax.images) == 2  # picture + mask layer
+        target = ds[i][1]
+        mask = np.asarray(target["masks"] if isinstance(target, dict) else target)  # (H, W) or (K, H, W)
+        labelled = (mask > 0).any(0) if mask.ndim == 3 else mask > 0
+        alpha = np.asarray(ax.images[1].get_array())[..., 3]  # the overlay is opaque exactly where labelled
+        assert labelled.any() and np.array_equal(alpha > 0, labelled)
     plt.close(fig)
 
 

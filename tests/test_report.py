@@ -1,10 +1,12 @@
 """The runner behind `course run`: statuses, metric checks and the written report."""
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_utils import cli
+from course_utils.config import pick_device
 from course_utils.report import NotebookResult, execute, write_report
 
 
@@ -30,7 +32,7 @@ def results(tmp_path_factory):
 
 def test_statuses(results):
     assert results["good"].status == "ok" and results["good"].metrics == {"acc": 0.9}
-    assert results["good"].profile == "smoke" and results["good"].device == "cpu"
+    assert results["good"].profile == "smoke" and results["good"].device == pick_device()  # the banner's device
     assert results["low"].status == "out-of-range" and "acc = 0.1 outside" in results["low"].problems[0]
     assert results["silent"].status == "no-metrics"
     assert results["broken"].status == "failed" and "boom" in results["broken"].error
@@ -39,7 +41,7 @@ def test_statuses(results):
 def test_report_files(results, tmp_path):
     ranges = {"good": {"smoke": {"acc": {"min": 0.5}}}}
     md = write_report(list(results.values()), tmp_path, ranges).read_text()
-    assert "| good | smoke | cpu |" in md and "acc = 0.9 (expected >= 0.5)" in md
+    assert f"| good | smoke | {pick_device()} |" in md and "acc = 0.9 (expected >= 0.5)" in md
     assert "1 of 4 notebooks ok." in md
     assert "<table>" in (tmp_path / "report.html").read_text()
 
@@ -61,8 +63,11 @@ def test_cli_nb_clean_check(tmp_path, capsys):
 
 
 def test_cli_help_lists_commands(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         cli.main(["--help"])
+    assert stop.value.code == 0
     out = capsys.readouterr().out
+    listed = re.search(r"^usage: course .*\{([\w,]+)\}", out, re.M).group(1).split(",")  # the subcommands
     for cmd in ("run", "test", "doctor", "lab", "nb"):
-        assert cmd in out
+        assert cmd in listed
+        assert re.search(rf"^ {{4}}{cmd} +\w", out, re.M), f"{cmd} has no help line"

@@ -9,13 +9,19 @@ import torchvision
 from torch import nn
 
 from course_utils import transfer
-from course_utils.train import small_cnn
+from course_utils.arch import simple_cnn
+
+BACKBONE = {"channels": [8, 16, 32], "batch_norm": True, "global_pool": True}  # conv-BN-ReLU-pool ×3
+
+
+def bn_cnn(num_classes: int) -> nn.Sequential:
+    return simple_cnn(num_classes=num_classes, **BACKBONE)
 
 
 def test_save_and_load_backbone_round_trip():
     torch.manual_seed(0)
-    model = small_cnn(num_classes=5, width=8)
-    path = transfer.save_weights(model, "test_round_trip", {"num_classes": 5, "width": 8})
+    model = bn_cnn(5)
+    path = transfer.save_weights(model, "test_round_trip", {"num_classes": 5, **BACKBONE, "epochs": 3})
     assert path.is_file() and path.suffix == ".pth"
     assert path.is_relative_to(transfer.use_weights_cache())
     loaded = transfer.load_backbone("test_round_trip")
@@ -27,15 +33,24 @@ def test_save_and_load_backbone_round_trip():
     assert set(state) == set(model.state_dict())
 
 
+def test_load_backbone_builds_the_simple_cnn_its_config_describes():
+    torch.manual_seed(0)
+    plain = simple_cnn((4, 8), num_classes=3, in_size=16)  # lesson 05's kind: no BN, flattened features
+    transfer.save_weights(plain, "test_plain_cnn", {"channels": [4, 8], "num_classes": 3, "in_size": 16})
+    loaded = transfer.load_backbone("test_plain_cnn")
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(loaded.eval()(x), plain.eval()(x))
+
+
 def test_load_backbone_missing_checkpoint_says_what_to_do():
     with pytest.raises(FileNotFoundError, match="save_weights"):
         transfer.load_backbone("no_such_checkpoint")
 
 
-def test_replace_head_small_cnn_and_resnet():
-    m = small_cnn(num_classes=10, width=8)
+def test_replace_head_simple_cnn_and_resnet():
+    m = bn_cnn(10)
     head = transfer.replace_head(m, 3)
-    assert isinstance(head, nn.Linear) and head.out_features == 3 and m[-1] is head
+    assert isinstance(head, nn.Linear) and head.out_features == 3 and m.classifier[-1] is head
     assert m(torch.randn(2, 3, 16, 16)).shape == (2, 3)
     r = torchvision.models.resnet18(num_classes=10)
     transfer.replace_head(r, None)
@@ -46,24 +61,24 @@ def test_replace_head_small_cnn_and_resnet():
 
 
 def test_freeze_and_count_trainable():
-    m = small_cnn(num_classes=4, width=8)
+    m = bn_cnn(4)
     total = sum(p.numel() for p in m.parameters())
     assert transfer.count_trainable(m) == total
     transfer.freeze(m)
     assert transfer.count_trainable(m) == 0
     head = transfer.replace_head(m, 4)
-    assert transfer.count_trainable(m) == 32 * 4 + 4  # 4·width features -> 4 classes
+    assert transfer.count_trainable(m) == 32 * 4 + 4  # 32 features -> 4 classes
     transfer.freeze(m, False)
     assert transfer.count_trainable(m) == total
     assert head.weight.requires_grad
 
 
 def test_param_groups_cover_each_parameter_once_with_its_lr():
-    m = small_cnn(num_classes=4, width=8)
-    groups = transfer.param_groups(m, m[-1], lr=0.1, backbone_lr=0.01, weight_decay=1e-4)
+    m = bn_cnn(4)
+    groups = transfer.param_groups(m, m.classifier, lr=0.1, backbone_lr=0.01, weight_decay=1e-4)
     ids = [id(p) for g in groups for p in g["params"]]
     assert sorted(ids) == sorted(id(p) for p in m.parameters())
-    head_ids = {id(p) for p in m[-1].parameters()}
+    head_ids = {id(p) for p in m.classifier.parameters()}
     for g in groups:
         in_head = {id(p) in head_ids for p in g["params"]}
         assert len(in_head) == 1  # a group is all head or all backbone
@@ -72,12 +87,12 @@ def test_param_groups_cover_each_parameter_once_with_its_lr():
     opt = torch.optim.SGD(groups, lr=1.0)
     assert sorted({g["lr"] for g in opt.param_groups}) == [0.01, 0.1]
     transfer.freeze(m)  # frozen parameters are left out
-    assert transfer.param_groups(m, m[-1], 0.1, 0.01) == []
+    assert transfer.param_groups(m, m.classifier, 0.1, 0.01) == []
 
 
 def test_extract_features_matches_manual_forward_in_eval_mode():
     torch.manual_seed(0)
-    m = small_cnn(num_classes=4, width=8)
+    m = bn_cnn(4)
     transfer.replace_head(m, None)
     m.train()
     images = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)

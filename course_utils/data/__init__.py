@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import importlib
 
-from .cache import DataError, use_weights_dir, weights_dir
+from ..paths import use_weights_dir, weights_dir
+from .cache import DataError
 from .registry import is_cached
 
 __all__ = ["DataError", "is_cached", "weights_dir", "use_weights_dir", "ImageSet", "load_tensors", "get_dataset",
-           "ensure", "train_transforms", "eval_transforms", "norm_stats", "NAMES", "make_loader"]
+           "ensure", "train_transforms", "eval_transforms", "norm_stats", "channel_stats", "NAMES", "make_loader"]
 
 _LAZY = {"ImageSet": "cifar", "load_tensors": "cifar", "get_dataset": "datasets", "NAMES": "datasets",
          "ensure": "registry", "train_transforms": "transforms", "eval_transforms": "transforms",
-         "norm_stats": "transforms", "make_loader": "loaders"}
+         "norm_stats": "transforms", "channel_stats": "transforms", "make_loader": "loaders"}
 
 
 def __getattr__(name: str):

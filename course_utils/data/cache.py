@@ -1,6 +1,6 @@
 """The one data cache: where things live, checksums, manifests, and atomic builds.
 
-Everything goes under :func:`course_utils.config.data_dir` ($COURSE_DATA). Generated sets live in
+Everything goes under :func:`course_utils.paths.data_dir` ($COURSE_DATA). Generated sets live in
 ``data_dir()/shapes/<name>-s<seed>-<sizes>/`` with a ``manifest.json`` listing every file's md5: the
 folder is built in a temporary sibling and renamed into place, so it is either complete or absent.
 """
@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..config import data_dir
+from ..paths import data_dir
 
-__all__ = ["DataError", "file_hash", "verify_file", "weights_dir", "use_weights_dir", "shapes_dir", "build_once", "read_manifest"]
+__all__ = ["DataError", "file_hash", "verify_file", "shapes_dir", "build_once", "read_manifest"]
 
 MANIFEST = "manifest.json"
 JPEG = {"quality": 95, "subsampling": 0}  # shapes JPEGs: lossy like the real sets, but no chroma smearing
@@ -45,21 +45,6 @@ def verify_file(path: str | Path, expected: str, algo: str = "md5", url: str | N
         where = f" Download it again from {url} (or place a good copy there by hand)." if url else \
             f" Delete {path.parent} and run again to rebuild it."
         raise DataError(f"{path} is corrupt: {algo} expected {expected}, got {actual}.{where}")
-
-
-def weights_dir() -> Path:
-    """Cache for pretrained weights (torchvision, open_clip): data_dir()/weights."""
-    return data_dir() / "weights"
-
-
-def use_weights_dir() -> Path:
-    """Point TORCH_HOME (torchvision weights) and HF_HOME (open_clip via the HF hub) into :func:`weights_dir`.
-
-    Values the user already set win. Call before the first weight download (setup() is the place).
-    """
-    os.environ.setdefault("TORCH_HOME", str(weights_dir() / "torch"))
-    os.environ.setdefault("HF_HOME", str(weights_dir() / "huggingface"))
-    return Path(os.environ["TORCH_HOME"])
 
 
 def shapes_dir(kind: str, seed: int, sizes: tuple[int, ...]) -> Path:

@@ -17,6 +17,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 
 from . import shapes
 from .cache import DataError, build_once, read_manifest, shapes_dir, verify_file
+from .transforms import channel_stats
 
 __all__ = ["ImageSet", "load_tensors", "write_cifar", "open_cifar", "shapes_cifar", "balanced_subset",
            "ShapesCIFAR10", "ShapesCIFAR100", "SMOKE_SIZES", "DATA_SEED"]
@@ -125,7 +126,7 @@ def open_cifar(root: str | Path, name: str, split: str, synthetic: bool = False,
     cls = {"cifar10": ShapesCIFAR10, "cifar100": ShapesCIFAR100}[name] if synthetic else _TV[name]
     if not (root / _TV[name].base_folder).is_dir():
         raise DataError(f"{root} has no {_TV[name].base_folder}/ folder: wrong root? Pass the folder that "
-                        f"contains it (for real data that is course_utils.config.data_dir()).")
+                        f"contains it (for real data that is course_utils.paths.data_dir()).")
     try:
         return cls(str(root), train=split == "train", transform=transform)
     except RuntimeError:
@@ -159,10 +160,9 @@ def shapes_cifar(name: str, seed: int = DATA_SEED, sizes: tuple[int, int] | None
         names = shapes.SHAPES if classes == 10 else shapes.CIFAR100_FINE
         write_cifar(tmp, name, (imgs[tr], fine[tr], coarse[tr]), (imgs[te], fine[te], coarse[te]),
                     names, shapes.CIFAR100_COARSE)
-        x = imgs[tr].reshape(-1, 3).astype(np.float64) / 255  # normalisation stats of the train split
+        mean, std = channel_stats(imgs[tr], "NHWC")  # normalisation stats of the train split
         return {"generator": "shapes", "format": f"CIFAR-{classes} python pickle", "seed": seed,
-                "sizes": [n_train, n_test], "mean": [round(v, 4) for v in x.mean(0)],
-                "std": [round(v, 4) for v in x.std(0)]}
+                "sizes": [n_train, n_test], "mean": list(mean), "std": list(std)}
 
     folder = shapes_dir(name, seed, (n_train, n_test))
     build_once(folder, build, rebuild=rebuild)
@@ -207,9 +207,7 @@ def load_tensors(name: str, split: str, cfg, limit: int | None = None) -> ImageS
         images, labels = images[idx], labels[idx]
         coarse = coarse[idx] if coarse is not None else None
         source += f" (balanced subset of {limit})"
-    x = images.double().div_(255)
-    mean = tuple(round(v, 4) for v in x.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(round(v, 4) for v in x.std(dim=(0, 2, 3)).tolist())
+    mean, std = channel_stats(images)
     coarse_classes = None
     if name == "cifar100":
         coarse_classes = list(shapes.CIFAR100_COARSE) if synthetic else _real_coarse_names(Path(root))

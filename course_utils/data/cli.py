@@ -21,7 +21,7 @@ def _cmd_download(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from ..config import data_dir
+    from ..paths import data_dir
     from .registry import status
 
     print(f"data cache: {data_dir()}")

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from . import shapes
 from .cache import DataError, build_once, shapes_dir
+from .transforms import channel_stats
 
 __all__ = ["get_dataset", "shapes_set", "SMOKE_SIZES", "NAMES", "splits_of"]
 
@@ -44,11 +43,6 @@ _CLASSES = ("__background__", *shapes.SHAPES)
 def splits_of(name: str) -> tuple[str, ...]:
     """The split names a dataset accepts."""
     return ("train", "test") if name in ("cifar10", "cifar100") else _SPLITS[_KIND[name]]
-
-
-def _stats(images: np.ndarray) -> dict:
-    x = images.reshape(-1, 3).astype(np.float64) / 255
-    return {"mean": [round(v, 4) for v in x.mean(0)], "std": [round(v, 4) for v in x.std(0)]}
 
 
 def shapes_set(kind: str, seed: int = 0, sizes: tuple[int, int, int] | None = None, rebuild: bool = False) -> Path:
@@ -84,8 +78,9 @@ def shapes_set(kind: str, seed: int = 0, sizes: tuple[int, int, int] | None = No
             write_flowers(tmp, images, scenes, n_a, shapes.SHAPES)
         else:
             raise DataError(f"no shapes generator for {kind!r}")
-        return {"generator": "shapes", "format": kind, "seed": seed, "sizes": [side, n_a, n_b],
-                **_stats(images[:n_a])}
+        mean, std = channel_stats(images[:n_a], "NHWC")  # normalisation stats of the first (training) split
+        return {"generator": "shapes", "format": kind, "seed": seed, "sizes": [side, n_a, n_b], "mean": list(mean),
+                "std": list(std)}
 
     folder = shapes_dir(kind, seed, (side, n_a, n_b))
     build_once(folder, build, rebuild=rebuild)

@@ -11,7 +11,8 @@ import sys
 
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import on_colab, usable_cores
+from ..host import usable_cores
+from ..paths import on_colab
 
 __all__ = ["default_num_workers", "collate_pairs", "make_loader"]
 

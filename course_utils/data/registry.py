@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import data_dir
+from ..host import online as _online
+from ..paths import data_dir
 from .cache import DataError
 
 __all__ = ["RealDataset", "REAL", "ALIASES", "is_cached", "ensure", "status", "real_name", "root_of"]
@@ -94,12 +95,6 @@ def is_cached(name: str) -> bool:
     spec = REAL[real_name(name)]
     folder = data_dir() / spec.folder
     return all((folder / rel).exists() for rel in spec.expect)
-
-
-def _online() -> bool:
-    from ..config import _online as online
-
-    return online()
 
 
 def ensure(name: str, progress: bool = True) -> Path:

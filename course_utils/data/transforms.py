@@ -2,24 +2,28 @@
 
     tf = train_transforms("voc_seg", cfg)      # pass as get_dataset(..., transforms=tf)
     mean, std = norm_stats("cifar10", cfg)
+    mean, std = channel_stats(images)          # uint8 N×C×H×W -> per-channel mean and std in [0, 1]
 
-Normalisation statistics: for the shapes world they are computed from its training images when it is
-generated (stored in the manifest); for real CIFAR they are computed from the training split once and
-cached in ``data_dir()/stats.json``; datasets meant for pretrained backbones (VOC, COCO, Pets, Flowers)
-use the ImageNet statistics those backbones were trained with. Detection pipelines stop at float
-images in [0, 1]: torchvision's detection models normalise inside the model.
+Normalisation statistics (all computed by :func:`channel_stats`): for the shapes world they are computed
+from its training images when it is generated (stored in the manifest); for real CIFAR they are computed
+from the training split once and cached in ``data_dir()/stats.json``; datasets meant for pretrained
+backbones (VOC, COCO, Pets, Flowers) use the ImageNet statistics those backbones were trained with.
+Detection pipelines stop at float images in [0, 1]: torchvision's detection models normalise inside the
+model.
 """
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ..config import data_dir
+from ..paths import data_dir
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "norm_stats", "train_transforms", "eval_transforms", "TASK"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "channel_stats", "norm_stats", "train_transforms", "eval_transforms",
+           "TASK"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,6 +32,22 @@ TASK = {"cifar10": "classify", "cifar100": "classify", "pets": "classify", "flow
         "captions": "caption"}
 _SIZE = {"cifar10": 32, "cifar100": 32, "pets": 224, "flowers102": 224, "voc_seg": 320, "pets_seg": 224,
          "captions": 224}  # real-data crop sizes; the shapes world keeps its own image size
+
+
+def channel_stats(images, layout: str = "NCHW", digits: int = 4) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) of uint8 images read as values in [0, 1], rounded to ``digits``.
+
+    ``images`` is a tensor or array, N×C×H×W (``layout="NCHW"``) or N×H×W×C (``"NHWC"``); the std is the
+    population one (divide by the pixel count), in float64, one channel at a time to bound memory.
+    """
+    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    axis = {"NCHW": 1, "NHWC": 3}[layout]
+    means, stds = [], []
+    for c in range(x.shape[axis]):
+        v = x.select(axis, c).double().div_(255)
+        means.append(round(v.mean().item(), digits))
+        stds.append(round(v.std(unbiased=False).item(), digits))
+    return tuple(means), tuple(stds)
 
 
 def norm_stats(name: str, cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -123,7 +123,7 @@ def _open(cls, root: Path, split: str):
         raise DataError(f"VOC has no split {split!r}: use one of {', '.join(SPLITS)}")
     if not (Path(root) / _BASE).is_dir():
         raise DataError(f"{root} has no {_BASE.as_posix()}/ folder: wrong root? Pass the folder that contains "
-                        "VOCdevkit (for real data that is course_utils.config.data_dir()).")
+                        "VOCdevkit (for real data that is course_utils.paths.data_dir()).")
     return cls(str(root), year="2012", image_set=split, download=False)
 
 

@@ -15,8 +15,7 @@ from .fit import fit, make_optimizer, make_schedule
 from .history import History
 from .loader import TensorLoader
 from .loop import EMA, EmptyLoaderError, amp_dtype, evaluate, predict, train_one_epoch
-from .models import small_cnn
 
 __all__ = ["fit", "train_one_epoch", "evaluate", "predict", "History", "TensorLoader", "EMA",
            "EmptyLoaderError", "amp_dtype", "make_optimizer", "make_schedule", "save_checkpoint",
-           "load_checkpoint", "small_cnn"]
+           "load_checkpoint"]

@@ -20,7 +20,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     a = p.add_argument
     a("--data", default="synthetic", help="dataset name for course_utils.data.load_tensors, or 'synthetic' "
                                           "(default: synthetic)")
-    a("--model", default="small_cnn", help="small_cnn or a torchvision model name (default: small_cnn)")
+    a("--model", default="small_cnn", help="small_cnn (arch.simple_cnn with BatchNorm and global pooling, "
+                                           "32/64/128 channels) or a torchvision model name (default: small_cnn)")
     a("--epochs", type=int, default=2, help="epochs (default: 2)")
     a("--lr", type=float, default=0.2, help="peak learning rate (default: 0.2)")
     a("--batch-size", type=int, default=256, help="batch size per process (default: 256)")
@@ -52,10 +53,10 @@ def synthetic(n: int, num_classes: int = 10, size: int = 32, seed: int = 0):
 
 
 def _model(name: str, num_classes: int):
-    from .models import small_cnn
+    if name == "small_cnn":  # the benchmark's CNN: conv-BN-ReLU-pool ×3 (32, 64, 128 channels), global pool
+        from ..arch import simple_cnn
 
-    if name == "small_cnn":
-        return small_cnn(num_classes)
+        return simple_cnn((32, 64, 128), num_classes, batch_norm=True, global_pool=True)
     import torchvision
 
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes)

@@ -57,6 +57,7 @@ def check_images(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def check_loss(loss: torch.Tensor) -> None:
+    """Return None if the scalar ``loss`` is finite; raise FloatingPointError with what to check if not."""
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss is {loss.item()} on the first batch: check inputs and labels, "
                                  "or lower the learning rate / switch amp off.")
@@ -73,16 +74,22 @@ class Task:
     name = "task"
 
     def train_step(self, model, x, y, loss_fn, check: bool = False):
-        """Forward pass and loss; returns ``(loss, output)``."""
+        """Forward pass and loss; returns ``(loss, main output)``; an auxiliary output adds 0.5 × its loss."""
         if check:
             check_images(model, x)
-        out = model(x)
+        out, aux = self.split_output(model(x))
         if check:
             self.check_output(out, y, loss_fn)
         loss = loss_fn(out, y)
+        if aux is not None:  # auxiliary head, weighted 0.5 as in torchvision's reference recipe
+            loss = loss + 0.5 * loss_fn(aux, y)
         if check:
             check_loss(loss)
         return loss, out
+
+    def split_output(self, out):
+        """Returns ``(main output, auxiliary output or None)`` of a forward pass (base: the output, no aux)."""
+        return out, None
 
     def eval_output(self, model, x, tta_flip: bool = False):
         """Model output for metrics, averaged with the horizontally flipped image's if ``tta_flip``."""
@@ -95,12 +102,14 @@ class Task:
         return out
 
     def check_output(self, out, y, loss_fn) -> None:
-        pass
+        """Return None if output ``out`` and targets ``y`` fit ``loss_fn``, else raise a clear error (base: none)."""
 
     def default_loss(self, label_smoothing: float = 0.0):
+        """The loss used when ``fit`` gets none: cross-entropy on logits N×C (base and classification)."""
         return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def default_metrics(self) -> dict:
+        """{name: metric} evaluated on the validation set when ``fit`` gets none (base: none)."""
         return {}
 
     def __repr__(self) -> str:
@@ -124,9 +133,12 @@ def _check_labels(y: torch.Tensor, n_classes: int, what: str, ignore: int | None
 
 
 class Classification(Task):
+    """Images N×C×H×W -> logits N×classes, labels int64 N, cross-entropy, top-1 accuracy."""
+
     name = "classification"
 
     def check_output(self, out, y, loss_fn) -> None:
+        """Return None if ``out`` is logits N×classes matching labels ``y`` (N,) in 0..classes-1; raise if not."""
         if out.ndim != 2:
             raise ValueError(f"model output is {tuple(out.shape)}, expected logits N×classes: "
                              "flatten before the last Linear layer.")
@@ -136,6 +148,7 @@ class Classification(Task):
             _check_labels(y, out.shape[1], "logits N×C")
 
     def default_metrics(self) -> dict:
+        """{"acc": top-1 accuracy} of logits N×classes against labels N."""
         return {"acc": partial(M.accuracy, topk=1)}
 
 
@@ -145,22 +158,12 @@ class Segmentation(Task):
     name = "segmentation"
     ignore_index = 255
 
-    def train_step(self, model, x, y, loss_fn, check: bool = False):
-        if check:
-            check_images(model, x)
-        out = model(x)
-        aux = out.get("aux") if isinstance(out, dict) else None
-        out = _main(out)
-        if check:
-            self.check_output(out, y, loss_fn)
-        loss = loss_fn(out, y)
-        if aux is not None:  # auxiliary head, weighted 0.5 as in torchvision's reference recipe
-            loss = loss + 0.5 * loss_fn(aux, y)
-        if check:
-            check_loss(loss)
-        return loss, out
+    def split_output(self, out):
+        """Returns ``(logits N×C×H×W, aux logits N×C×H×W or None)`` from a tensor or ``{"out", "aux"}``."""
+        return _main(out), (out.get("aux") if isinstance(out, dict) else None)
 
     def check_output(self, out, y, loss_fn) -> None:
+        """Return None if logits N×C×H×W and masks int64 N×H×W (255 = unlabelled) fit together; raise if not."""
         if out.ndim != 4 or y.ndim != 3 or out.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"segmentation wants logits N×C×H×W and masks N×H×W of the same size, got "
                              f"{tuple(out.shape)} and {tuple(y.shape)}: upsample the logits or resize the masks.")
@@ -168,9 +171,11 @@ class Segmentation(Task):
             _check_labels(y, out.shape[1], "logits N×C×H×W", ignore=self.ignore_index)
 
     def default_loss(self, label_smoothing: float = 0.0):
+        """Per-pixel cross-entropy on logits N×C×H×W against masks N×H×W, skipping pixels labelled 255."""
         return nn.CrossEntropyLoss(ignore_index=self.ignore_index, label_smoothing=label_smoothing)
 
     def default_metrics(self) -> dict:
+        """{"miou": mean IoU over classes, "pixel_acc": fraction of labelled pixels right}, 255 ignored."""
         return {"miou": M.MeanIoU(ignore_index=self.ignore_index),
                 "pixel_acc": partial(M.pixel_accuracy, ignore_index=self.ignore_index)}
 
@@ -181,6 +186,7 @@ class Detection(Task):
     name = "detection"
 
     def train_step(self, model, x, y, loss_fn, check: bool = False):
+        """Returns ``(sum of the model's loss dict, None)`` for images (list of C×H×W) and target dicts."""
         if check:
             self.check_targets(model, x, y)
         losses = model(list(x), list(y))  # {"loss_classifier": ..., "loss_box_reg": ..., ...}
@@ -190,11 +196,13 @@ class Detection(Task):
         return loss, None
 
     def eval_output(self, model, x, tta_flip: bool = False):
+        """Returns one dict per image: ``boxes`` float K×4 (xyxy, pixels), ``labels`` int64 K, ``scores`` K."""
         if tta_flip:
             raise ValueError("tta_flip is not supported for detection: flipped boxes need merging (NMS).")
         return model(list(x))  # list of {"boxes", "labels", "scores"}
 
     def check_targets(self, model, images, targets) -> None:
+        """Return None if images are float 0..1 and targets are dicts of xyxy ``boxes`` and in-range ``labels``."""
         for img in images:
             if not img.is_floating_point():
                 raise TypeError(f"detection images are {img.dtype}: torchvision detectors want float 0..1 "
@@ -207,9 +215,11 @@ class Detection(Task):
                 _check_labels(t["labels"], n_classes or 1 << 30, "incl. background 0")
 
     def default_loss(self, label_smoothing: float = 0.0):
-        return None  # the model computes its own losses
+        """None: torchvision detectors compute their own losses in train mode."""
+        return None
 
     def default_metrics(self) -> dict:
+        """{"map50": mean average precision at IoU 0.5 (the VOC metric)} over the detections' dicts."""
         return {"map50": M.DetectionAP(0.5)}
 
 
@@ -226,6 +236,7 @@ TASKS = {t.name: t for t in (Classification(), Segmentation(), Detection())}
 
 
 def get_task(task) -> Task:
+    """The :class:`Task` for a name ("classification", "segmentation", "detection") or a Task itself."""
     if isinstance(task, Task):
         return task
     if task not in TASKS:
