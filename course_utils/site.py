@@ -136,6 +136,9 @@ def page_notebook(executed, student=None, solutions: bool = True) -> nbformat.No
         title.source = title.source.replace(url, local)
     note = _markdown(f":::{{note}}\n{execution_note(executed)}\n:::\n")
     nb.cells = [title, note, *cells[1:]]
+    for cell in nb.cells:  # papermill writes nbformat 4.5 (cell ids); pages need none
+        cell.pop("id", None)
+    nb.nbformat_minor = 4
     return nb
 
 
