@@ -10,14 +10,14 @@ VENV_FLAGS ?=
 PROFILE ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: run test lab clean clean-notebooks student doctor bench venv
+.PHONY: run test site lab clean clean-notebooks student doctor bench venv
 
 venv: $(VENV)/.ready
 
 $(VENV)/.ready: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install $(TORCH_PINS)
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,site]"
 	touch $@
 
 run: venv
@@ -25,6 +25,9 @@ run: venv
 
 test: venv
 	$(PY) -m course_utils test $(PYTEST_ARGS)
+
+site: venv
+	$(PY) -m course_utils site
 
 lab: venv
 	$(PY) -m course_utils lab

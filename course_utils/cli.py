@@ -5,6 +5,7 @@
     course doctor                                 check the installation and say what to fix
     course lab                                    JupyterLab on notebooks/
     course nb clean|sync|refresh [NOTEBOOKS]      keep notebooks clean / badges synced / outputs fresh
+    course site [--no-solutions] [--run] [--check] build the course site from the executed lessons
 Other topics add their own commands (``course data``, ``course student``, ``course grade``) through a
 ``register(subparsers)`` function in their ``cli`` module.
 """
@@ -26,11 +27,37 @@ _COMMAND_MODULES = ("course_utils.data.cli", "course_utils.grading.cli", "course
 def _cmd_run(args) -> int:
     from .report import run_all
 
-    results = run_all(profile=args.profile, only=args.only, seed=args.seed, html_out=not args.no_html)
+    results = run_all(profile=args.profile, only=args.only, seed=args.seed)
     build = Path(os.environ.get("COURSE_BUILD", Path(__file__).resolve().parent.parent / "build"))
     print(f"\nreport: {build / 'report.md'}")
     print((build / "report.md").read_text(encoding="utf-8"))
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_site(args) -> int:
+    from .nbtools import ROOT, lesson_notebooks
+    from .report import run_all
+    from .site import build_site
+
+    build = Path(os.environ.get("COURSE_BUILD", ROOT / "build"))
+    executed = build / "executed"
+    stale = [p.stem for p in lesson_notebooks() if args.run or not (executed / p.name).exists()
+             or (executed / p.name).stat().st_mtime < p.stat().st_mtime]
+    if stale:
+        print(f"executing {len(stale)} lesson(s) first (profile {args.profile}): {', '.join(stale)}")
+        run_all(profile=args.profile, only=stale, build=build)
+    out = args.out or build / ("site" if not args.no_solutions else "site-student")
+    result = build_site(executed, out, solutions=not args.no_solutions)
+    print(f"site: {result.index} ({result.pages} pages, built in {result.seconds:.0f} s)")
+    if not args.check:
+        return 0
+    from .sitecheck import check_site
+
+    bad = [r for r in check_site(out, ROOT) if r.problems]
+    for r in bad:
+        print(f"{r.page}:\n  " + "\n  ".join(r.problems))
+    print(f"browser check: {'every page passed' if not bad else f'{len(bad)} page(s) with problems'}")
+    return 1 if bad else 0
 
 
 def _cmd_test(args) -> int:
@@ -78,8 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="auto", help="smoke, light, full or auto (default: auto)")
     r.add_argument("--only", nargs="*", help="lesson numbers or name prefixes, e.g. 00 01 (default: all)")
     r.add_argument("--seed", type=int, default=0, help="seed passed to every lesson (default: 0)")
-    r.add_argument("--no-html", action="store_true", help="skip HTML rendering (default: render)")
     r.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("site", help="build the course site (build/site/) from the executed lessons")
+    s.add_argument("--no-solutions", action="store_true",
+                   help="leave the solutions out: answers show the learner's stub (default: folded solutions)")
+    s.add_argument("--run", action="store_true", help="execute every lesson first (default: only those not executed yet)")
+    s.add_argument("--profile", default="auto", help="profile for lessons executed first (default: auto)")
+    s.add_argument("--out", type=Path, default=None, help="output folder (default: build/site, or build/site-student)")
+    s.add_argument("--check", action="store_true", help="then open every page in headless Chromium and report problems")
+    s.set_defaults(func=_cmd_site)
 
     t = sub.add_parser("test", help="run the test suite (pytest); extra arguments go to pytest")
     t.add_argument("pytest_args", nargs=argparse.REMAINDER)

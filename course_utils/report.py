@@ -1,7 +1,10 @@
-"""Run every lesson with papermill, render HTML, and write ``build/report.md`` / ``report.html``.
+"""Run every lesson with papermill and write the run report: ``build/report.md`` and ``report.html``.
 
 This is what ``make run`` / ``course run`` does: one row per notebook with profile, device, seconds,
-status, and each recorded metric beside its expected range (from ``tests/expected/NN_topic.toml``).
+status, and each recorded metric beside its expected range (from ``tests/expected/NN_topic.toml``); the
+HTML page draws each number against its range and charts the seconds per lesson of every profile run so
+far (``build/runs/<profile>.json``, plus committed measurements in ``docs/measurements/``). Executed
+notebooks stay in ``build/executed/``; ``course site`` turns them into the course site.
 """
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from pathlib import Path
 from .nbtools import ROOT, lesson_notebooks
 from .record import check, expected_for, format_range, load_ranges, read_metrics
 
-__all__ = ["NotebookResult", "execute", "run_all", "write_report"]
+__all__ = ["NotebookResult", "execute", "result_from_executed", "run_all", "write_report", "read_runs"]
 
 RANGES = ROOT / "tests" / "expected"
+MEASUREMENTS = ROOT / "docs" / "measurements"
 
 
 @dataclass
@@ -46,6 +50,22 @@ def _device_from(nb) -> str | None:
     return None
 
 
+def _result(name: str, nb: dict, seconds: float, error: str, ranges: dict | None) -> NotebookResult:
+    metrics, used = read_metrics(nb)
+    res = NotebookResult(name, "ok", seconds, used, _device_from(nb), metrics, error=error)
+    if ranges is None:
+        ranges = load_ranges(RANGES) if RANGES.exists() else {}
+    expected = expected_for(ranges, name, used)
+    res.problems = check(metrics, expected) if metrics else []
+    if error:
+        res.status = "failed"
+    elif not metrics:
+        res.status = "no-metrics"
+    elif res.problems:
+        res.status = "out-of-range"
+    return res
+
+
 def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
             timeout: int = 1800, ranges: dict | None = None) -> NotebookResult:
     """Execute one notebook with papermill into ``out_dir`` and check its recorded metrics."""
@@ -63,31 +83,22 @@ def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     seconds = time.perf_counter() - t0
     nb = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"cells": []}
-    metrics, used = read_metrics(nb)
-    res = NotebookResult(path.stem, "ok", seconds, used, _device_from(nb), metrics, error=error)
-    if ranges is None:
-        ranges = load_ranges(RANGES) if RANGES.exists() else {}
-    expected = expected_for(ranges, path.stem, used)
-    res.problems = check(metrics, expected) if metrics else []
-    if error:
-        res.status = "failed"
-    elif not metrics:
-        res.status = "no-metrics"
-    elif res.problems:
-        res.status = "out-of-range"
-    return res
+    return _result(path.stem, nb, seconds, error, ranges)
 
 
-def _render_html(executed: Path, html_dir: Path) -> None:
-    from nbconvert import HTMLExporter
-
-    html_dir.mkdir(parents=True, exist_ok=True)
-    body, _ = HTMLExporter().from_filename(str(executed))
-    (html_dir / executed.with_suffix(".html").name).write_text(body, encoding="utf-8")
+def result_from_executed(path: Path, ranges: dict | None = None) -> NotebookResult:
+    """The result of an earlier execution, read back from the executed notebook (papermill's metadata)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    pm = nb.get("metadata", {}).get("papermill", {})
+    error = ""
+    if pm.get("exception"):
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        error = f"{errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else "the run stopped with an error"
+    return _result(path.stem, nb, float(pm.get("duration") or 0.0), error, ranges)
 
 
 def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | None = None,
-            seed: int = 0, html_out: bool = True) -> list[NotebookResult]:
+            seed: int = 0) -> list[NotebookResult]:
     """Execute the lessons (all, or those whose name starts with one of ``only``) and write the report."""
     build = Path(build or os.environ.get("COURSE_BUILD", ROOT / "build"))
     ranges = load_ranges(RANGES) if RANGES.exists() else {}
@@ -100,11 +111,35 @@ def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | 
         print(f"  {res.status} in {res.seconds:.1f}s, profile {res.profile}, device {res.device}"
               + (f"\n  {res.error}" if res.error else "")
               + "".join(f"\n  {p}" for p in res.problems), flush=True)
-        if html_out and (build / "executed" / path.name).exists():
-            _render_html(build / "executed" / path.name, build / "html")
         results.append(res)
+    _save_run(results, build)
     write_report(results, build, ranges)
     return results
+
+
+def _save_run(results: list[NotebookResult], build: Path) -> None:
+    """Add these timings to ``build/runs/<profile>.json`` (one file per profile; later runs update it)."""
+    by_profile: dict[str, dict[str, float]] = {}
+    for r in results:
+        if r.profile and r.status != "failed":
+            by_profile.setdefault(r.profile, {})[r.name] = round(r.seconds, 1)
+    for profile, times in by_profile.items():
+        path = build / "runs" / f"{profile}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**old, **times}, indent=1, sort_keys=True))
+
+
+def read_runs(build: Path) -> dict[str, dict[str, float]]:
+    """Seconds per lesson for each run label: this machine's ``build/runs/*.json`` and the committed
+    ``docs/measurements/*.json`` (``{"label": ..., "seconds": {lesson: s}}``, e.g. a rehearsal)."""
+    runs: dict[str, dict[str, float]] = {}
+    for path in sorted((build / "runs").glob("*.json")) if (build / "runs").is_dir() else []:
+        runs[f"{path.stem} (this machine)"] = json.loads(path.read_text())
+    for path in sorted(MEASUREMENTS.glob("*.json")) if MEASUREMENTS.is_dir() else []:
+        data = json.loads(path.read_text())
+        runs[data.get("label", path.stem)] = data.get("seconds", {})
+    return runs
 
 
 def _metric_cells(res: NotebookResult, ranges: dict) -> str:
@@ -127,30 +162,26 @@ def write_report(results: list[NotebookResult], build: Path, ranges: dict) -> Pa
 
     import torch
 
+    from .report_html import report_table, seconds_chart
+
     build.mkdir(parents=True, exist_ok=True)
-    head = (f"# Course run report\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, "
-            f"python {platform.python_version()}, torch {torch.__version__}. "
-            f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.\n\n")
+    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+               f"torch {torch.__version__}. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.")
     rows = ["| notebook | profile | device | seconds | status | metrics (expected range) |",
             "|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r.name} | {r.profile or '-'} | {r.device or '-'} | {r.seconds:.1f} | "
                     f"{_status_text(r).replace('|', '/')} | {_metric_cells(r, ranges).replace('|', '/')} |")
     ok = sum(r.status == "ok" for r in results)
-    md = head + "\n".join(rows) + f"\n\n{ok} of {len(results)} notebooks ok.\n"
+    md = f"# Course run report\n\n{machine}\n\n" + "\n".join(rows) + f"\n\n{ok} of {len(results)} notebooks ok.\n"
     (build / "report.md").write_text(md, encoding="utf-8")
-    cells = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            f"{r.name}", r.profile or "-", r.device or "-", f"{r.seconds:.1f}",
-            _status_text(r), _metric_cells(r, ranges))) + "</tr>"
-        for r in results)
+    site = build / "site"
+    link = (lambda name: f"site/{name}.html" if (site / f"{name}.html").exists() else None)
+    browse = ("<p>Executed lessons: <a href='site/index.html'>the course site</a>.</p>" if (site / "index.html").exists()
+              else "<p>Build the course site (<code>make site</code>) to read the executed lessons.</p>")
     page = ("<!doctype html><meta charset='utf-8'><title>Course run report</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px}"
-            "table{border-collapse:collapse}</style>"
-            f"<h1>Course run report</h1><p>{html.escape(head.splitlines()[2])}</p><table><tr>"
-            + "".join(f"<th>{h}</th>" for h in ("notebook", "profile", "device", "seconds", "status",
-                                                 "metrics (expected range)"))
-            + f"</tr>{cells}</table><p>{ok} of {len(results)} notebooks ok. Executed notebooks: "
-            "<a href='html/'>html/</a></p>")
+            "<style>body{font-family:sans-serif;margin:2em;max-width:80em}</style>"
+            f"<h1>Course run report</h1><p>{html.escape(machine)}</p>{browse}"
+            f"{report_table(results, ranges, link)}<h2>Seconds per lesson</h2>{seconds_chart(read_runs(build))}")
     (build / "report.html").write_text(page, encoding="utf-8")
     return build / "report.md"

@@ -48,6 +48,15 @@ def pytest_sessionstart(session):
         shutil.rmtree(Path(os.environ["COURSE_BUILD"]) / "notebook-times", ignore_errors=True)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Lessons first (the long tests; xdist hands out scopes in this order), the site tests last: they
+    build the site from the lessons executed by this session's workers."""
+    def rank(item) -> int:
+        name = item.nodeid.split("::", 1)[0]
+        return 0 if name.endswith("test_notebooks.py") else 2 if name.endswith("test_site.py") else 1
+    items.sort(key=rank)  # stable: the order within each group stays
+
+
 def pytest_terminal_summary(terminalreporter):
     times = read_times()
     if times:

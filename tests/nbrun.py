@@ -77,3 +77,24 @@ def audit(path: Path):
 
 def state_before(path: Path) -> dict[str, str]:
     return _before[path.stem]
+
+
+def executed_lessons(session, timeout: float = 1200) -> Path:
+    """The folder of this session's executed lessons, once every lesson has run (for the site tests).
+
+    Lessons whose tests this session runs are awaited (another worker may be executing them: tests/
+    conftest.py schedules the site tests last); the others are executed here.
+    """
+    selected = {item.cls.__name__.removeprefix("Test_") for item in session.items
+                if getattr(item, "cls", None) is not None and item.cls.__name__.startswith("Test_")}
+    times = Path(os.environ["COURSE_BUILD"]) / "notebook-times"
+    deadline = time.monotonic() + timeout
+    for path in LESSONS:
+        if path.stem not in selected:
+            run_lesson(path)
+            continue
+        while not (times / f"{path.stem}.papermill.json").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path.stem} was not executed within {timeout:.0f} s by the worker running it")
+            time.sleep(2)
+    return Path(os.environ["COURSE_BUILD"]) / "executed"

@@ -43,7 +43,40 @@ def test_report_files(results, tmp_path):
     md = write_report(list(results.values()), tmp_path, ranges).read_text()
     assert f"| good | smoke | {pick_device()} |" in md and "acc = 0.9 (expected >= 0.5)" in md
     assert "1 of 4 notebooks ok." in md
-    assert "<table>" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert 'aria-label="0.9 in &gt;= 0.5"' in page  # the number drawn against its range
+    assert "site/good.html" not in page and "make site" in page  # no links to a site that is not built
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "good.html").write_text("")
+    write_report(list(results.values()), tmp_path, ranges)
+    assert '<a href="site/good.html">good</a>' in (tmp_path / "report.html").read_text()
+
+
+def test_marker_shows_value_inside_or_outside_its_range():
+    from course_utils.report_html import marker_svg
+
+    assert 'aria-label="0.7 in [0.5, 0.9]"' in marker_svg(0.7, {"min": 0.5, "max": 0.9})
+    outside = marker_svg(0.2, {"min": 0.5})
+    assert 'aria-label="0.2 outside &gt;= 0.5"' in outside and "#cf222e" in outside
+    assert "#1a7f37" in marker_svg(11689512, {"equals": 11689512})
+    assert "#cf222e" in marker_svg(3, {"equals": 4})
+
+
+def test_seconds_chart_has_a_bar_per_lesson_and_run(tmp_path):
+    from course_utils.report import read_runs
+    from course_utils.report_html import chart_bars, seconds_chart
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "smoke.json").write_text('{"00_a": 6.5, "01_b": 9.0}')
+    runs = read_runs(tmp_path)
+    assert runs["smoke (this machine)"] == {"00_a": 6.5, "01_b": 9.0}
+    runs = {"smoke": {"00_a": 6.5, "01_b": 9.0}, "light": {"00_a": 300.0}}
+    lessons, bars = chart_bars(runs)
+    assert lessons == ["00_a", "01_b"]
+    assert bars == [("smoke", 0.0, 6.5), ("smoke", 1.0, 9.0), ("light", 0.4, 300.0)]
+    svg = seconds_chart(runs)
+    assert svg.startswith("<svg") and "<script" not in svg
+    assert 'href="http' not in svg and "src=" not in svg  # nothing to fetch
 
 
 def test_report_row_for_result_without_metrics(tmp_path):
