@@ -10,12 +10,13 @@ import importlib
 from .config import Config, setup
 from .record import record
 
-__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools", "transfer", "arch", "viz",
-           "paths", "host"]
+# Submodules, loaded on first attribute access (``course_utils.data``); kept in alphabetical order.
+_LAZY = {
+    "arch", "checks", "classifier_plots", "cli", "data", "grading", "host", "metrics", "nbtools", "paths",
+    "plots", "report", "report_html", "site", "sitecheck", "train", "transfer",
+}
+__all__ = ["Config", "setup", "record", *sorted(_LAZY - {"cli"})]
 __version__ = "0.1.0"
-
-_LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli", "transfer",
-         "arch", "viz", "paths", "host"}
 
 
 def __getattr__(name: str):

@@ -1,4 +1,7 @@
-"""Plot helpers for lessons: a grid of samples with labels, boxes and masks, for any dataset of the course.
+"""Plots of images: grids of images with labels, boxes and masks, for any dataset of the course.
+
+For plots that look inside a classifier (weight templates, confusion matrices, decision boundaries)
+use :mod:`course_utils.classifier_plots`.
 
     show_grid(batch.images, labels=batch.labels, classes=batch.classes)       # classification
     show_grid(images, labels=[t["labels"] for t in targets], boxes=[t["boxes"] for t in targets])

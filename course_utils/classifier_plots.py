@@ -1,4 +1,7 @@
-"""Plots for looking inside simple classifiers: weight templates, confusion matrices, 2-D decision boundaries.
+"""Plots that look inside classifiers: weight templates, confusion matrices, decision boundaries.
+
+For pictures of the data itself (grids of images with labels, boxes and masks) use
+:mod:`course_utils.plots`.
 
 Layouts:
 * templates come from a linear layer's weight (C, D) where D = channels·H·W in NCHW order, i.e. the
