@@ -53,17 +53,22 @@ def _name(label, classes) -> str:
     return str(classes[int(label)]) if classes is not None and 0 <= int(label) < len(classes) else str(label)
 
 
-def _overlay(ax, mask) -> None:
-    from .data.voc import voc_palette
-
+def _index_map(mask) -> np.ndarray:
+    """(H, W) class indices, or (K, H, W) instance masks turned into an index map 1..K; int64 numpy."""
     m = mask.detach().cpu().numpy() if hasattr(mask, "detach") else np.asarray(mask)
-    pal = np.array(voc_palette(), dtype=np.float64).reshape(256, 3) / 255
     if m.ndim == 3:  # instances (K, H, W) -> index map 1..K
         index = np.zeros(m.shape[1:], dtype=np.int64)
         for k in range(m.shape[0]):
             index[m[k] > 0] = k + 1
         m = index
-    m = m.astype(np.int64)
+    return m.astype(np.int64)
+
+
+def _overlay(ax, mask) -> None:
+    from .data.voc import voc_palette
+
+    m = _index_map(mask)
+    pal = np.array(voc_palette(), dtype=np.float64).reshape(256, 3) / 255
     rgba = np.zeros((*m.shape, 4))
     rgba[..., :3] = pal[np.clip(m, 0, 255)]
     rgba[m == 255, :3] = 1.0
@@ -71,9 +76,29 @@ def _overlay(ax, mask) -> None:
     ax.imshow(rgba, interpolation="nearest")
 
 
+_OUTLINE = ("#ffe119", "#42d4f4", "#f032e6", "#3cb44b", "#ff7f00", "#ffffff", "#e6194b", "#4363d8")
+
+
+def _outline(ax, mask) -> None:
+    """Each class's (1..254) boundary as a bright line with a black halo: readable on any image colour."""
+    import matplotlib.patheffects as pe
+
+    m = _index_map(mask)
+    for c in np.unique(m):
+        if 0 < c < 255:
+            ax.contour(m == c, levels=[0.5], colors=[_OUTLINE[(c - 1) % len(_OUTLINE)]], linewidths=1.4,
+                       path_effects=[pe.Stroke(linewidth=3, foreground="black"), pe.Normal()])
+
+
 def show_grid(images, labels=None, classes=None, boxes=None, masks=None, ncols: int = 8,
-              mean=None, std=None, size: float = 1.6):
-    """Grid of images with optional titles (labels/captions), xyxy boxes (+ their labels) and mask overlays."""
+              mean=None, std=None, size: float = 1.6, mask_style: str = "fill"):
+    """Grid of images with optional titles (labels/captions), xyxy boxes (+ their labels) and mask overlays.
+
+    ``mask_style``: "fill" tints each class's pixels with its VOC colour (void white); "outline" draws
+    each class's boundary instead, which stays readable when the tint and the object share a colour.
+    """
+    if mask_style not in ("fill", "outline"):
+        raise ValueError(f"mask_style={mask_style!r}: use 'fill' or 'outline'")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -95,7 +120,7 @@ def show_grid(images, labels=None, classes=None, boxes=None, masks=None, ncols: 
             continue
         ax.imshow(to_hwc(images[i], mean, std), interpolation="nearest")
         if masks is not None and masks[i] is not None:
-            _overlay(ax, masks[i])
+            (_overlay if mask_style == "fill" else _outline)(ax, masks[i])
         lab = labels[i] if labels is not None else None
         if boxes is not None and boxes[i] is not None:
             b = boxes[i].detach().cpu().numpy() if hasattr(boxes[i], "detach") else np.asarray(boxes[i])

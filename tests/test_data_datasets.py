@@ -20,7 +20,7 @@ def test_every_dataset_in_smoke(name, cfg):
     ds = get_dataset(name, splits_of(name)[0], cfg)
     img, target = ds[0]
     assert isinstance(img, tv_tensors.Image) and img.dtype == torch.uint8 and img.shape[0] == 3
-    if name in ("voc_det", "coco_det"):
+    if name in ("voc_det", "coco_det", "pets_box"):
         assert isinstance(target["boxes"], tv_tensors.BoundingBoxes) and target["boxes"].format.name == "XYXY"
         assert len(target["labels"]) == len(target["boxes"]) >= 1
     elif name in ("voc_seg", "pets_seg"):

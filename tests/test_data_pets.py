@@ -37,11 +37,34 @@ def test_pets_labels_and_trimaps(pets_root):
     assert (t[fg & (t != 2)] == 0).all() and (t[~fg & (t != 2)] == 1).all()
 
 
+def test_pets_boxes_surround_the_object_and_its_border(pets_root):
+    root = pets_root[0]
+    boxed, labelled, seg = PetsSet(root, "trainval", boxes=True), PetsSet(root, "trainval"), \
+        PetsSet(root, "trainval", segmentation=True)
+    images, scenes = shapes.make_scenes(16, 48, 0, max_objects=1, radius=(0.22, 0.42))
+    kept = [sc for sc in scenes[:12] if len(sc["shape"])]
+    for i in (0, 5):
+        img, target = boxed[i]
+        assert torch.equal(img, labelled[i][0])
+        assert target["labels"].tolist() == [labelled[i][1]]
+        assert target["boxes"].format.name == "XYXY" and tuple(target["boxes"].canvas_size) == (48, 48)
+        x0, y0, x1, y1 = target["boxes"][0].tolist()
+        t = seg[i][1]
+        inside = t[int(y0):int(y1), int(x0):int(x1)]
+        assert (t != 1).sum() == (inside != 1).sum()  # every object/border pixel is inside the box ...
+        for edge in (t[int(y0)], t[int(y1) - 1], t[:, int(x0)], t[:, int(x1) - 1]):
+            assert (edge != 1).any()  # ... and the box is the tightest one
+        ox0, oy0, ox1, oy1 = kept[i]["boxes"][0]  # the object's own box, grown by the 1-pixel border
+        assert (x0, y0, x1, y1) == (max(ox0 - 1, 0), max(oy0 - 1, 0), min(ox1 + 1, 48), min(oy1 + 1, 48))
+
+
 def test_pets_errors(pets_root, tmp_path):
     with pytest.raises(DataError, match="no split 'train'"):
         PetsSet(pets_root[0], "train")
     with pytest.raises(DataError, match="wrong root"):
         PetsSet(tmp_path, "test")
+    with pytest.raises(DataError, match="not both"):
+        PetsSet(pets_root[0], "test", segmentation=True, boxes=True)
 
 
 def test_flowers_read_by_torchvision_with_our_checksums(pets_root):

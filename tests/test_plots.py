@@ -66,6 +66,20 @@ def test_masks_overlaid(name, split, cfg):
     plt.close(fig)
 
 
+def test_mask_outlines_follow_each_class():
+    mask = torch.zeros(12, 12, dtype=torch.long)
+    mask[2:6, 2:6], mask[7:11, 6:10], mask[0, :] = 1, 2, 255   # two classes and a void row
+    fig = show_grid(torch.zeros(1, 3, 12, 12, dtype=torch.uint8), masks=[mask], mask_style="outline")
+    ax = fig.axes[0]
+    assert len(ax.images) == 1  # no tint layer: one contour set per class instead
+    lines = [seg for col in ax.collections for path in col.get_paths() for seg in [path.vertices]]
+    boxes = sorted((v[:, 0].min(), v[:, 1].min(), v[:, 0].max(), v[:, 1].max()) for v in lines)
+    assert np.allclose(boxes, [(1.5, 1.5, 5.5, 5.5), (5.5, 6.5, 9.5, 10.5)])  # half a pixel outside each square
+    plt.close(fig)
+    with pytest.raises(ValueError, match="mask_style"):
+        show_grid(torch.zeros(1, 3, 4, 4), masks=[torch.zeros(4, 4)], mask_style="dots")
+
+
 def test_captions_as_titles(cfg):
     ds = get_dataset("captions", "val", cfg)
     fig = show_dataset(ds, n=2)

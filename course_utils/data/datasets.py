@@ -11,6 +11,7 @@ coco_det    COCO val2017 (80/20 cut)       1-4 shapes per 128x128 image, COCO JS
 captions    COCO val2017 captions          1-2 shapes per 64x64 image, "a small red star left of ..."
 pets        Oxford-IIIT Pet (37 breeds)    one large shape per 64x64 image, Pet layout (class in name)
 pets_seg    Oxford-IIIT Pet trimaps        the same images, trimaps (object/background/border)
+pets_box    Oxford-IIIT Pet, animal boxes  the same images, the box around each trimap's object (localization)
 flowers102  Oxford Flowers-102             one large shape per 64x64 image, Flowers-102 .mat layout
 =========== ============================== =============================================================
 
@@ -33,7 +34,7 @@ SMOKE_SIZES = {  # (image side, train/trainval images, val/test images)
     "flowers102": (64, 300, 100),
 }
 _KIND = {"voc_det": "voc", "voc_seg": "voc", "coco_det": "coco", "captions": "captions", "pets": "pets",
-         "pets_seg": "pets", "flowers102": "flowers102"}
+         "pets_seg": "pets", "pets_box": "pets", "flowers102": "flowers102"}
 NAMES = ("cifar10", "cifar100", *_KIND)
 _SPLITS = {"voc": ("train", "val", "trainval"), "coco": ("train", "val"), "captions": ("train", "val"),
            "pets": ("trainval", "test"), "flowers102": ("train", "val", "test")}
@@ -103,7 +104,8 @@ def _real(name: str, split: str, transforms):
         return cls(root, split, transforms, image_dir="val2017", ann_split="val2017", image_ids=ids)
     if kind == "pets":
         from .pets import PetsSet
-        return PetsSet(ensure("pets").parent, split, segmentation=name == "pets_seg", transforms=transforms)
+        return PetsSet(ensure("pets").parent, split, segmentation=name == "pets_seg", transforms=transforms,
+                       boxes=name == "pets_box")
     from .flowers import FlowersSet
     return FlowersSet(ensure("flowers102").parent, split, transforms=transforms)
 
@@ -151,6 +153,6 @@ def get_dataset(name: str, split: str, cfg, transforms=None):
         return CocoCaptionSet(root, split, transforms)
     if kind == "pets":
         from .pets import PetsSet
-        return PetsSet(root, split, segmentation=name == "pets_seg", transforms=transforms)
+        return PetsSet(root, split, segmentation=name == "pets_seg", transforms=transforms, boxes=name == "pets_box")
     from .flowers import FlowersSet
     return FlowersSet(root, split, transforms=transforms, synthetic=True)

@@ -7,7 +7,8 @@ Layout (as ``images.tar.gz`` + ``annotations.tar.gz``)::
     oxford-iiit-pet/annotations/trimaps/<id>.png        L-mode PNG: 1 object, 2 background, 3 border
 
 Samples: (Image uint8 (3, H, W), label int) or (Image, Mask int64 (H, W) with 0 object, 1 background,
-2 border - torchvision's trimap values minus one).
+2 border - torchvision's trimap values minus one) or, with ``boxes=True``, (Image, {"boxes": BoundingBoxes
+(1, 4) xyxy, "labels": int64 (1,)}): the whole animal's box, around the trimap's object and border pixels.
 """
 from __future__ import annotations
 
@@ -64,17 +65,22 @@ def _class_names(root: Path) -> list[str]:
 
 
 class PetsSet(Dataset):
-    """torchvision's OxfordIIITPet -> (Image, class index) or, with segmentation=True, (Image, Mask trimap-1)."""
+    """torchvision's OxfordIIITPet -> (Image, class index); segmentation=True: (Image, Mask trimap-1);
+    boxes=True: (Image, {"boxes", "labels"}) with the box of the animal (localization)."""
 
-    def __init__(self, root: str | Path, split: str = "trainval", segmentation: bool = False, transforms=None):
+    def __init__(self, root: str | Path, split: str = "trainval", segmentation: bool = False, transforms=None,
+                 boxes: bool = False):
         if split not in SPLITS:
             raise DataError(f"Oxford-IIIT Pet has no split {split!r}: use one of {', '.join(SPLITS)}")
         if not (Path(root) / "oxford-iiit-pet" / "images").is_dir():
             raise DataError(f"{root} has no oxford-iiit-pet/images/ folder: wrong root? Pass the folder that "
                             "contains oxford-iiit-pet.")
-        kind = "segmentation" if segmentation else "category"
+        if segmentation and boxes:
+            raise DataError("PetsSet gives masks (segmentation=True) or boxes (boxes=True), not both")
+        kind = ["category", "segmentation"] if boxes else "segmentation" if segmentation else "category"
         self.ds = OxfordIIITPet(str(root), split=split, target_types=kind, download=False)
         self.classes, self.segmentation, self.transforms = _class_names(Path(root)), segmentation, transforms
+        self.boxes = boxes
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -82,9 +88,21 @@ class PetsSet(Dataset):
     def __getitem__(self, i: int):
         pil, target = self.ds[i]
         image = tv_tensors.Image(F.pil_to_tensor(pil.convert("RGB")))
-        if self.segmentation:
+        if self.boxes:
+            target = self._box_target(i, *target, pil.size)
+        elif self.segmentation:
             if target.size != pil.size:
                 raise DataError(f"trimap {self.ds._segs[i]} is {target.size} but its image is {pil.size}: "
                                 "masks must match their image pixel for pixel.")
             target = tv_tensors.Mask(torch.from_numpy(np.array(target)).long() - 1)
         return self.transforms(image, target) if self.transforms else (image, target)
+
+    def _box_target(self, i: int, label: int, trimap, size: tuple[int, int]) -> dict:
+        """{"boxes": the xyxy box around the trimap's object (1) and border (3) pixels, "labels": [label]}."""
+        t = np.array(trimap)
+        ys, xs = np.nonzero(t != 2)  # 2 = background
+        if trimap.size != size or len(xs) == 0:
+            raise DataError(f"trimap {self.ds._segs[i]} is empty or not the size of its image: cannot box the animal.")
+        box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32)
+        return {"boxes": tv_tensors.BoundingBoxes(box, format="XYXY", canvas_size=(size[1], size[0])),
+                "labels": torch.tensor([int(label)], dtype=torch.int64)}

@@ -73,7 +73,7 @@ REAL: dict[str, RealDataset] = {
 }
 # Names lessons use -> the real dataset behind them.
 ALIASES = {"voc_det": "voc", "voc_seg": "voc", "coco_det": "coco", "coco_seg": "coco", "captions": "coco",
-           "pets_seg": "pets"}
+           "pets_seg": "pets", "pets_box": "pets"}
 
 
 def real_name(name: str) -> str:

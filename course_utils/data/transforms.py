@@ -28,7 +28,7 @@ __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "channel_stats", "norm_stats", "trai
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TASK = {"cifar10": "classify", "cifar100": "classify", "pets": "classify", "flowers102": "classify",
-        "voc_det": "detect", "coco_det": "detect", "voc_seg": "segment", "pets_seg": "segment",
+        "voc_det": "detect", "coco_det": "detect", "pets_box": "detect", "voc_seg": "segment", "pets_seg": "segment",
         "captions": "caption"}
 _SIZE = {"cifar10": 32, "cifar100": 32, "pets": 224, "flowers102": 224, "voc_seg": 320, "pets_seg": 224,
          "captions": 224}  # real-data crop sizes; the shapes world keeps its own image size
