@@ -61,15 +61,18 @@ def split_output(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def backbone_body(model: nn.Module) -> nn.Sequential:
     """A classifier's layers up to its global pooling: the feature extractor (NCHW in, NCHW feature map out).
 
-    Works for torchvision's ResNets and the course's ``small_cnn`` (both pool with ``AdaptiveAvgPool2d``).
+    Works for models with a ``features`` part (the course's ``arch.simple_cnn``, torchvision's VGG) and for
+    torchvision's ResNets (their children up to the ``AdaptiveAvgPool2d``).
     """
+    if isinstance(getattr(model, "features", None), nn.Module):
+        return nn.Sequential(*model.features.children())
     layers = []
     for child in model.children():
         if isinstance(child, nn.AdaptiveAvgPool2d):
             return nn.Sequential(*layers)
         layers.append(child)
     raise ValueError(f"{type(model).__name__} has no AdaptiveAvgPool2d child: pass a classifier whose body ends "
-                     "in global average pooling (a ResNet, small_cnn), or build the body yourself.")
+                     "in global average pooling (a ResNet) or has a `features` part (arch.simple_cnn), or build the body yourself.")
 
 
 class LocalizationNet(nn.Module):

@@ -9,7 +9,14 @@ from torchvision import tv_tensors
 from torchvision.ops import box_convert, box_iou
 
 from course_utils import localization as L
-from course_utils.train import TensorLoader, fit, small_cnn
+
+
+def small_cnn(num_classes: int, width: int) -> torch.nn.Sequential:
+    """The smoke backbone: conv-BN-ReLU-pool x3 (width, 2w, 4w channels), global pool, linear."""
+    return simple_cnn([width, 2 * width, 4 * width], num_classes=num_classes, batch_norm=True, global_pool=True)
+
+from course_utils.arch import simple_cnn
+from course_utils.train import TensorLoader, fit
 
 
 def _boxes(n: int, g: torch.Generator) -> torch.Tensor:
