@@ -107,3 +107,16 @@ def test_balanced_subset_reference():
     labels = torch.tensor([0, 0, 0, 1, 2, 2, 1, 0])
     assert cifar.balanced_subset(labels, 5).tolist() == [0, 1, 3, 4, 5]
     assert cifar.balanced_subset(labels, 3).tolist() == [0, 3, 4]
+
+
+def test_load_tensors_upright_is_its_own_cached_world(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    monkeypatch.setitem(cifar.SMOKE_SIZES, "cifar10", (100, 20))
+    cfg = course_utils.setup("smoke", 0, quiet=True)
+    usual, up = load_tensors("cifar10", "train", cfg), load_tensors("cifar10", "train", cfg, upright=True)
+    assert "upright" in up.source and "upright" not in usual.source
+    assert torch.equal(up.labels, usual.labels) and not torch.equal(up.images, usual.images)
+    folder = shapes_dir("cifar10-upright", 0, (100, 20))
+    assert read_manifest(folder)["upright"] is True and "upright" not in read_manifest(shapes_dir("cifar10", 0, (100, 20)))
+    imgs, _, _ = shapes.make_classification(120, 32, 0, 10, upright=True)
+    assert torch.equal(up.images, torch.from_numpy(imgs[:100]).permute(0, 3, 1, 2))

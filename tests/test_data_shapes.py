@@ -75,3 +75,25 @@ def test_generation_is_fast():
     t0 = time.process_time()  # CPU time: robust to a busy machine
     shapes.make_classification(1200, seed=9)
     assert time.process_time() - t0 < 3.0  # ~0.3 s on an idle core; 10x margin for shared CI machines
+
+
+def test_upright_objects_stay_near_their_canonical_pose(monkeypatch):
+    # spy on the renderer: the angles it draws the class objects with (clutter and bars pass kind -1 or circles)
+    angles = []
+    real = shapes._coverage
+
+    def spy(kind, cx, cy, radius, angle, size, ss=2):
+        if ss == 2 and np.all(np.asarray(kind) >= 0):
+            angles.append(np.asarray(angle))
+        return real(kind, cx, cy, radius, angle, size, ss)
+
+    monkeypatch.setattr(shapes, "_coverage", spy)
+    up, y_up, _ = shapes.make_classification(300, seed=2, upright=True)
+    tilt = np.degrees(np.concatenate(angles))
+    angles.clear()
+    free, y_free, _ = shapes.make_classification(300, seed=2)
+    spread = np.degrees(np.concatenate(angles))
+    assert np.abs(tilt).max() <= shapes.UPRIGHT_DEGREES and np.abs(tilt).max() > shapes.UPRIGHT_DEGREES / 2
+    assert spread.max() - spread.min() > 300         # the usual world: any angle
+    assert np.array_equal(y_up, y_free)               # same labels, positions, colours: only the pose differs
+    assert not np.array_equal(up, free)

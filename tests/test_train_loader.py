@@ -71,3 +71,22 @@ def test_bad_images_are_rejected_with_a_hint():
         TensorLoader(x.float(), y, 2)
     with pytest.raises(ValueError, match="labels"):
         TensorLoader(x, y[:3], 2)
+
+
+def test_batch_map_rebuilds_each_batch_and_passes_epochs_through():
+    from course_utils.train import BatchMap, fit
+
+    x, y = _data(40)
+    base = TensorLoader(x, y, batch_size=16, seed=3)
+    doubled = BatchMap(base, lambda xb, yb: (torch.cat([xb, xb.flip(-1)]), yb.repeat(2)))
+    assert len(doubled) == len(base) == 3 and doubled.batch_size == 16
+    doubled.set_epoch(2)
+    got = list(doubled)
+    base.set_epoch(2)
+    want = list(base)
+    for (xm, ym), (xb, yb) in zip(got, want):     # same order as the wrapped loader's epoch 2
+        torch.testing.assert_close(xm, torch.cat([xb, xb.flip(-1)]))
+        assert ym.tolist() == yb.tolist() * 2
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 40))
+    hist = fit(model, doubled, epochs=2, lr=0.01, quiet=True, seed=0, task="classification")
+    assert len(hist) == 2 and hist.config["batch_size"] == 16

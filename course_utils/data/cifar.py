@@ -148,23 +148,27 @@ def _coarse(root: Path, name: str, split: str) -> torch.Tensor | None:
 
 
 def shapes_cifar(name: str, seed: int = DATA_SEED, sizes: tuple[int, int] | None = None,
-                 rebuild: bool = False) -> Path:
-    """Generate (once, cached by seed and sizes) the shapes world as CIFAR files; return its root."""
+                 rebuild: bool = False, upright: bool = False) -> Path:
+    """Generate (once, cached by seed and sizes) the shapes world as CIFAR files; return its root.
+
+    ``upright``: objects in their canonical pose (``shapes.make_classification``).
+    """
     _check(name, "train")
     n_train, n_test = sizes or SMOKE_SIZES[name]
     classes = 10 if name == "cifar10" else 100
 
     def build(tmp: Path) -> dict:
-        imgs, fine, coarse = shapes.make_classification(n_train + n_test, 32, seed, classes)
+        imgs, fine, coarse = shapes.make_classification(n_train + n_test, 32, seed, classes, upright)
         tr, te = slice(0, n_train), slice(n_train, None)
         names = shapes.SHAPES if classes == 10 else shapes.CIFAR100_FINE
         write_cifar(tmp, name, (imgs[tr], fine[tr], coarse[tr]), (imgs[te], fine[te], coarse[te]),
                     names, shapes.CIFAR100_COARSE)
         mean, std = channel_stats(imgs[tr], "NHWC")  # normalisation stats of the train split
         return {"generator": "shapes", "format": f"CIFAR-{classes} python pickle", "seed": seed,
-                "sizes": [n_train, n_test], "mean": list(mean), "std": list(std)}
+                "sizes": [n_train, n_test], "mean": list(mean), "std": list(std),
+                **({"upright": True} if upright else {})}
 
-    folder = shapes_dir(name, seed, (n_train, n_test))
+    folder = shapes_dir(name + ("-upright" if upright else ""), seed, (n_train, n_test))
     build_once(folder, build, rebuild=rebuild)
     return folder
 
@@ -181,19 +185,23 @@ def balanced_subset(labels: torch.Tensor, limit: int) -> torch.Tensor:
     return torch.sort(torch.argsort(key)[:limit]).values
 
 
-def load_tensors(name: str, split: str, cfg, limit: int | None = None) -> ImageSet:
-    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full."""
+def load_tensors(name: str, split: str, cfg, limit: int | None = None, upright: bool = False) -> ImageSet:
+    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full.
+
+    ``upright`` (smoke only): the shapes world with objects upright, for tasks that
+    need a "which way is up" (real photos already have one); light/full ignore it.
+    """
     from .registry import ensure
 
     _check(name, split)
     if cfg.profile == "smoke":
-        root, synthetic = shapes_cifar(name), True
-        source = f"shapes-{10 if name == 'cifar10' else 100} in CIFAR-{name[5:]} pickle format"
+        root, synthetic = shapes_cifar(name, upright=upright), True
+        source = f"shapes-{10 if name == 'cifar10' else 100}{' (upright)' if upright else ''} in CIFAR-{name[5:]} pickle format"
         try:
             ds = open_cifar(root, name, split, synthetic=True)
         except DataError as exc:  # a damaged cache: it is ours, so rebuild it once
             print(f"{exc}\nrebuilding {root}")
-            root = shapes_cifar(name, rebuild=True)
+            root = shapes_cifar(name, rebuild=True, upright=upright)
             ds = open_cifar(root, name, split, synthetic=True)
     else:
         root, synthetic = ensure(name), False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["VERSION", "SHAPES", "COLOURS", "WARM", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
+__all__ = ["VERSION", "SHAPES", "COLOURS", "WARM", "UPRIGHT_DEGREES", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
            "make_scenes", "Scene"]
 
 VERSION = 2  # bump when the rendering changes: cached sets are keyed by it
@@ -33,6 +33,7 @@ _PALETTE = np.array([COLOURS[c] for c in _COLOUR_NAMES], dtype=np.float32)  # (1
 # CIFAR-100 style: fine class = colour x shape (100), coarse = shape x warm/cool (20, 5 fine each).
 CIFAR100_FINE = tuple(f"{c}_{s}" for s in SHAPES for c in _COLOUR_NAMES)
 CIFAR100_COARSE = tuple(f"{g}_{s}s" for s in SHAPES for g in ("warm", "cool"))
+UPRIGHT_DEGREES = 15  # make_classification(upright=True): largest tilt from the canonical pose
 TYPICAL_COLOUR = 0.5  # CIFAR-10 variant: chance that an object has its class's own colour (else random)
 _CHUNK = 512  # images rendered at once; bounds memory (about 50 MB of temporaries at 32x32)
 
@@ -177,13 +178,15 @@ def _object_colours(rng, colour_idx):
     return np.clip(_PALETTE[colour_idx] + rng.normal(0, 12, (len(colour_idx), 3)), 0, 255).astype(np.float32)
 
 
-def make_classification(n: int, size: int = 32, seed: int = 0, classes: int = 10):
+def make_classification(n: int, size: int = 32, seed: int = 0, classes: int = 10, upright: bool = False):
     """``n`` images of one large object each: (images uint8 (N, H, W, 3), fine int64 (N,), coarse int64 (N,)).
 
     classes=10: label = shape; colour is the class's own palette colour with probability
     ``TYPICAL_COLOUR``, else random (a cue a linear model can use, as in real CIFAR); classes=100: label = colour x shape
     (``CIFAR100_FINE``), coarse = shape x warm/cool (``CIFAR100_COARSE``). Labels cycle so every
-    class has n // classes or one more images, in a seeded order.
+    class has n // classes or one more images, in a seeded order. ``upright``: objects within
+    ``UPRIGHT_DEGREES`` of their canonical pose, as in photos (else at any angle); the same seed gives
+    the same labels, positions, colours and lighting either way.
     """
     if classes not in (10, 100):
         raise ValueError(f"classes must be 10 or 100, got {classes}")
@@ -205,7 +208,10 @@ def make_classification(n: int, size: int = 32, seed: int = 0, classes: int = 10
         radius = rng.uniform(0.24, 0.42, m).astype(np.float32) * size
         cx = rng.uniform(0.6 * radius, size - 0.6 * radius)
         cy = rng.uniform(0.6 * radius, size - 0.6 * radius)
-        alpha = _coverage(shape[sl], cx, cy, radius, rng.uniform(0, 2 * np.pi, m), size)
+        angle = rng.uniform(0, 2 * np.pi, m)
+        if upright:  # the same draw, squeezed into +-UPRIGHT_DEGREES
+            angle = (angle - np.pi) * (UPRIGHT_DEGREES / 180)
+        alpha = _coverage(shape[sl], cx, cy, radius, angle, size)
         _paint(img, alpha, _object_colours(rng, colour[sl]), _shading(rng, m, size, cx, cy, radius))
         _occlude(rng, img, cx, cy, radius)
         _clutter(rng, img, size, slots=1, scale=size / 32)

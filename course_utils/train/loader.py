@@ -12,11 +12,11 @@ batches whether you ran epochs 0..e in one go or resumed (``fit`` calls ``set_ep
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
-__all__ = ["TensorLoader"]
+__all__ = ["TensorLoader", "BatchMap"]
 
 
 class TensorLoader:
@@ -103,3 +103,30 @@ class TensorLoader:
     def __repr__(self) -> str:
         return (f"TensorLoader({len(self.images)} images {tuple(self.images.shape[1:])} on {self.device}, "
                 f"batch_size={self.batch_size}, {len(self)} batches, augment={self.augment})")
+
+
+class BatchMap:
+    """A loader whose batches ``(x, y)`` become ``fn(x, y) -> (x', y')``: built-per-batch training data.
+
+    Examples: every image rotated four ways with rotation labels (a pretext task), adversarial images
+    made against the model being trained, two augmented views per image. Keeps ``len``, ``batch_size``
+    and ``set_epoch`` of the wrapped loader, so ``fit`` plans and seeds it like the original.
+    """
+
+    def __init__(self, loader, fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]):
+        self.loader, self.fn = loader, fn
+        self.batch_size = getattr(loader, "batch_size", None)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            yield self.fn(x, y)
+
+    def __repr__(self) -> str:
+        return f"BatchMap({self.loader!r}, {getattr(self.fn, '__name__', 'fn')})"
