@@ -6,9 +6,11 @@
   learned temperature scales their cosine similarities (Radford et al., 2021).
 * :func:`info_nce` is the symmetric contrastive loss; :class:`ClipLoss` lets ``train.fit`` train the pair
   (the model's output is the image embedding, the batch's "labels" are the caption's token ids).
-* :func:`zero_shot_weights` builds a classifier from prompt templates (ensembled), :func:`recall_at_k`
-  and :func:`chance_recall` score retrieval, :func:`load_open_clip` builds open_clip models (imported
-  only there: ``pip install open-clip-torch``).
+* :func:`zero_shot_weights` builds a classifier from prompt templates (ensembled) and
+  :func:`zero_shot_predict` applies it; :func:`positives_matrix`, :func:`recall_at_k` and
+  :func:`chance_recall` score retrieval.
+* :func:`load_open_clip` builds open_clip models, pre-trained or (offline rehearsal) with random weights,
+  and :func:`open_clip_encoders` wraps them for the functions above. open_clip is imported only there.
 
 Layouts: images float NCHW (normalised); token ids int64 (N, L), 0 = padding; embeddings (N, D), unit norm.
 """

@@ -21,6 +21,15 @@ def test_vocab_encodes_pads_and_marks_unknown_words():
     assert ids[1].tolist() == [v.index["a"], v.UNK, v.UNK, v.index["a"], v.index["red"]]  # cut at max_len
 
 
+def test_text_encoder_ignores_padding():
+    torch.manual_seed(0)
+    enc = clip.TextEncoder(vocab_size=10, dim=8, width=16, depth=2, heads=4, max_len=6).eval()
+    short = torch.tensor([[2, 3, 4, 0]])  # the same caption, padded to 4 and to 6 tokens
+    long = torch.tensor([[2, 3, 4, 0, 0, 0]])
+    torch.testing.assert_close(enc(short), enc(long), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(enc(short), enc(torch.tensor([[2, 3, 5, 0]])))  # a different word changes it
+
+
 def test_info_nce_hand_values():
     # two pairs, cosine 0.8 on the diagonal and 0.2 off it: each row's loss is log(1 + e^{-(0.8-0.2)/t})
     emb_i = torch.eye(2, dtype=torch.float64)
