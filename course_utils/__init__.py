@@ -10,11 +10,12 @@ import importlib
 from .config import Config, setup
 from .record import record
 
-__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools", "transfer", "arch", "viz"]
+__all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools", "transfer", "arch", "viz",
+           "detection", "proposals", "centernet", "darknet"]
 __version__ = "0.1.0"
 
 _LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli", "transfer",
-         "arch", "viz"}
+         "arch", "viz", "detection", "proposals", "centernet", "darknet"}
 
 
 def __getattr__(name: str):
