@@ -31,16 +31,21 @@ BINS = 25
 
 def region_stats(image: np.ndarray, segments: np.ndarray) -> dict[int, dict]:
     """Per region label: ``size`` (pixels), ``box`` (x1, y1, x2, y2), ``hist`` (3·BINS colour bins, sum 1)."""
-    stats = {}
-    h, w = segments.shape
-    ys, xs = np.mgrid[0:h, 0:w]
-    for r in np.unique(segments):
-        m = segments == r
-        pixels = image[m]  # (n, 3)
-        hist = np.concatenate([np.histogram(pixels[:, c], BINS, (0, 256))[0] for c in range(3)]).astype(float)
-        stats[int(r)] = {"size": int(m.sum()), "box": (int(xs[m].min()), int(ys[m].min()), int(xs[m].max()) + 1,
-                                                        int(ys[m].max()) + 1), "hist": hist / hist.sum()}
-    return stats
+    labels, flat = np.unique(segments, return_inverse=True)  # flat: 0..R-1 per pixel
+    flat = flat.reshape(-1)
+    r, (h, w) = len(labels), segments.shape
+    size = np.bincount(flat, minlength=r)
+    ys, xs = np.divmod(np.arange(h * w), w)
+    lo_x, lo_y = np.full(r, w), np.full(r, h)
+    hi_x, hi_y = np.zeros(r, dtype=int), np.zeros(r, dtype=int)
+    np.minimum.at(lo_x, flat, xs); np.minimum.at(lo_y, flat, ys)
+    np.maximum.at(hi_x, flat, xs + 1); np.maximum.at(hi_y, flat, ys + 1)
+    bins = (image.reshape(-1, 3).astype(np.int64) * BINS) // 256  # (H*W, 3) bin of each channel value
+    hist = np.concatenate([np.bincount(flat * BINS + bins[:, c], minlength=r * BINS).reshape(r, BINS)
+                           for c in range(3)], axis=1).astype(float)  # (R, 3*BINS)
+    hist /= hist.sum(axis=1, keepdims=True)
+    return {int(lab): {"size": int(size[k]), "box": (int(lo_x[k]), int(lo_y[k]), int(hi_x[k]), int(hi_y[k])),
+                       "hist": hist[k]} for k, lab in enumerate(labels)}
 
 
 def neighbours(segments: np.ndarray) -> set[tuple[int, int]]:

@@ -29,6 +29,20 @@ def test_region_stats_sizes_boxes_and_histograms():
     assert stats[1]["hist"].sum() == pytest.approx(1.0) and stats[1]["hist"].max() == pytest.approx(1 / 3)
 
 
+def test_region_stats_match_a_per_region_count_with_numpy_histogram():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    segments = rng.integers(0, 50, (30, 40)) * 3  # labels need not be 0..R-1
+    stats = region_stats(image, segments)
+    assert sorted(stats) == sorted(np.unique(segments).tolist())
+    for r, st in stats.items():
+        m = segments == r
+        ys, xs = np.nonzero(m)
+        hist = np.concatenate([np.histogram(image[m][:, c], 25, (0, 256))[0] for c in range(3)]).astype(float)
+        assert st["size"] == m.sum() and st["box"] == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        np.testing.assert_allclose(st["hist"], hist / hist.sum())
+
+
 def test_neighbours_are_touching_pairs_only():
     labels = np.array([[0, 0, 1],
                        [2, 2, 1],
