@@ -12,9 +12,9 @@ from .record import record
 
 # Submodules, loaded on first attribute access (``course_utils.data``); kept in alphabetical order.
 _LAZY = {
-    "arch", "checks", "classifier_plots", "cli", "clip", "data", "grading", "host", "localization",
-    "metrics", "nbtools", "paths", "plots", "report", "report_html", "robustness", "segmentation", "site",
-    "sitecheck", "ssl", "train", "transfer", "vit",
+    "arch", "centernet", "checks", "classifier_plots", "cli", "clip", "darknet", "data", "detection",
+    "grading", "host", "localization", "metrics", "nbtools", "paths", "plots", "proposals", "report",
+    "report_html", "robustness", "segmentation", "site", "sitecheck", "ssl", "train", "transfer", "vit",
 }
 __all__ = ["Config", "setup", "record", *sorted(_LAZY - {"cli"})]
 __version__ = "0.1.0"

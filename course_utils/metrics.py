@@ -92,11 +92,19 @@ class MeanIoU:
         return iou_from_confusion(self.cm)
 
 
-def average_precision(scores: torch.Tensor, is_tp: torch.Tensor, n_true: int) -> float:
-    """Area under the precision-recall curve (all-point interpolation, PASCAL VOC 2010+)."""
+def average_precision(scores: torch.Tensor, is_tp: torch.Tensor, n_true: int,
+                      recall_points: int | None = None) -> float:
+    """Area under the precision-recall curve of one class.
+
+    ``recall_points=None``: all-point interpolation (PASCAL VOC 2010+): the sum over recall steps of the
+    step times the best precision at that recall or beyond. ``recall_points=101``: COCO's rule, the mean of
+    that best precision at recall 0, 0.01, ..., 1 (0 beyond the highest recall reached), as pycocotools.
+    """
     if n_true == 0:
         return float("nan")
-    order = scores.argsort(descending=True)
+    order = scores.argsort(descending=True, stable=True)
+    if recall_points is not None:
+        return _coco_ap(is_tp[order].numpy(), n_true, recall_points)
     tp = is_tp[order].double().cumsum(0)
     fp = (~is_tp[order]).double().cumsum(0)
     recall = torch.cat([torch.zeros(1, dtype=torch.float64), tp / n_true])
@@ -106,16 +114,54 @@ def average_precision(scores: torch.Tensor, is_tp: torch.Tensor, n_true: int) ->
     return float(((recall[1:] - recall[:-1]) * precision[1:]).sum())
 
 
-class DetectionAP:
-    """mAP at one IoU threshold (default 0.5, the VOC metric) over torchvision-style detection dicts."""
+def _coco_ap(is_tp, n_true: int, recall_points: int) -> float:
+    """COCOeval.accumulate's arithmetic for one class, one IoU threshold (``is_tp`` sorted by score)."""
+    import numpy as np
 
-    def __init__(self, iou_threshold: float = 0.5):
-        self.iou_threshold = iou_threshold
+    tp = np.cumsum(is_tp).astype(float)
+    fp = np.cumsum(~is_tp).astype(float)
+    recall = tp / n_true
+    precision = tp / (fp + tp + np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the envelope
+    at = np.searchsorted(recall, np.linspace(0.0, 1.0, recall_points), side="left")
+    q = np.zeros(recall_points)
+    reached = at < len(precision)  # recall levels beyond the highest one reached keep precision 0
+    q[reached] = precision[at[reached]]
+    return float(q.mean())
+
+
+class DetectionAP:
+    """mAP at one IoU threshold over torchvision-style detection dicts, by VOC's rules (default) or COCO's.
+
+    ``style="voc"`` (the PASCAL VOC 2010+ devkit): per class, detections in score order take the ground
+    truth they overlap most; if that one is already taken (or IoU < threshold) they are false positives;
+    all-point interpolated AP. ``style="coco"`` (pycocotools' ``COCOeval`` at this one threshold): a
+    detection takes the best-overlapping ground truth *not yet taken*; at most 100 detections per image and
+    class; precision averaged at 101 recall points. Classes without ground truth are left out of the mean.
+    """
+
+    def __init__(self, iou_threshold: float = 0.5, style: str = "voc"):
+        if style not in ("voc", "coco"):
+            raise ValueError(f"style={style!r}: use 'voc' or 'coco'")
+        self.iou_threshold, self.style = iou_threshold, style
         self.reset()
 
     def reset(self) -> None:
         self.found: dict[int, list] = {}  # class -> [(score, is_tp)]
         self.n_true: dict[int, int] = {}
+
+    def _match(self, iou: torch.Tensor, taken: torch.Tensor, i: int) -> int:
+        """Index of the ground truth detection ``i`` takes, or -1."""
+        if iou.shape[1] == 0:
+            return -1
+        if self.style == "voc":
+            j = int(iou[i].argmax())
+            return j if iou[i, j] >= self.iou_threshold and not taken[j] else -1
+        best, m = min(self.iou_threshold, 1 - 1e-10), -1
+        for j in range(iou.shape[1]):  # as COCOeval.evaluateImg: the best untaken one, ties to the later
+            if not taken[j] and iou[i, j] >= best:
+                best, m = float(iou[i, j]), j
+        return m
 
     @torch.no_grad()
     def update(self, outputs: list[dict], targets: list[dict]) -> None:
@@ -125,22 +171,25 @@ class DetectionAP:
             for c in torch.cat([out["labels"], tgt["labels"]]).unique().tolist():
                 pb, ps = out["boxes"][out["labels"] == c].cpu(), out["scores"][out["labels"] == c].cpu()
                 tb = tgt["boxes"][tgt["labels"] == c].cpu()
+                order = ps.argsort(descending=True, stable=True)  # best score first, ties in input order
+                if self.style == "coco":
+                    order = order[:100]
                 self.n_true[c] = self.n_true.get(c, 0) + len(tb)
                 taken = torch.zeros(len(tb), dtype=torch.bool)
-                iou = box_iou(pb, tb) if len(tb) and len(pb) else torch.zeros(len(pb), len(tb))
-                for i in ps.argsort(descending=True).tolist():  # greedy match, best score first
-                    j = int(iou[i].argmax()) if len(tb) else -1
-                    ok = j >= 0 and iou[i, j] >= self.iou_threshold and not taken[j]
-                    if ok:
+                iou = box_iou(pb.double(), tb.double()) if len(tb) and len(pb) else torch.zeros(len(pb), len(tb))
+                for i in order.tolist():
+                    j = self._match(iou, taken, i)
+                    if j >= 0:
                         taken[j] = True
-                    self.found.setdefault(c, []).append((float(ps[i]), ok))
+                    self.found.setdefault(c, []).append((float(ps[i]), j >= 0))
 
     def compute(self) -> float:
+        points = 101 if self.style == "coco" else None
         aps = []
         for c, n in self.n_true.items():
             hits = self.found.get(c, [])
             scores = torch.tensor([s for s, _ in hits], dtype=torch.float64)
             is_tp = torch.tensor([t for _, t in hits], dtype=torch.bool)
-            aps.append(average_precision(scores, is_tp, n))
+            aps.append(average_precision(scores, is_tp, n, points))
         aps = torch.tensor(aps, dtype=torch.float64)
         return aps.nanmean().item() if len(aps) else float("nan")

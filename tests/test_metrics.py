@@ -118,3 +118,127 @@ def test_detection_ap_is_nan_only_without_ground_truth():
     missed.update([{"boxes": box + 50, "labels": torch.tensor([1]), "scores": torch.tensor([0.8])}],
                   [{"boxes": box, "labels": torch.tensor([1])}])
     assert missed.compute() == 0.0  # a true object never found: AP 0, not NaN
+
+
+# ---- DetectionAP against the references: a port of the VOC devkit's rules, and pycocotools' COCOeval -------
+def _det(boxes, labels, scores):
+    return {**_gt(boxes, labels), "scores": torch.tensor(scores, dtype=torch.float32)}
+
+
+def _gt(boxes, labels):
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(labels, dtype=torch.int64)}
+
+
+def _iou(a, b):
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
+def _voc_devkit_map(outputs, targets, thr=0.5):
+    """The VOC devkit's per-class evaluation written out plainly (pixel-edge boxes, so no +1, and IoU >= thr)."""
+    aps = []
+    classes = sorted({int(c) for t in targets for c in t["labels"]})
+    for c in classes:
+        dets = [(s, i, b) for i, o in enumerate(outputs)
+                for b, l, s in zip(o["boxes"].tolist(), o["labels"].tolist(), o["scores"].tolist()) if l == c]
+        dets.sort(key=lambda d: -d[0])
+        gts = [[b for b, l in zip(t["boxes"].tolist(), t["labels"].tolist()) if l == c] for t in targets]
+        used = [[False] * len(g) for g in gts]
+        tp = []
+        for _, i, b in dets:
+            ious = [_iou(b, g) for g in gts[i]]
+            j = int(np.argmax(ious)) if ious else -1
+            hit = j >= 0 and ious[j] >= thr and not used[i][j]
+            if hit:
+                used[i][j] = True
+            tp.append(hit)
+        n = sum(len(g) for g in gts)
+        ctp, cfp = np.cumsum(tp), np.cumsum([not t for t in tp])
+        rec = np.concatenate([[0.0], ctp / n, [1.0]])
+        prec = np.concatenate([[0.0], ctp / np.maximum(ctp + cfp, 1), [0.0]])
+        for k in range(len(prec) - 2, -1, -1):
+            prec[k] = max(prec[k], prec[k + 1])
+        steps = np.where(rec[1:] != rec[:-1])[0]
+        aps.append(float(np.sum((rec[steps + 1] - rec[steps]) * prec[steps + 1])))
+    return float(np.mean(aps))
+
+
+def _cases():
+    """Hand-made edge cases (name, outputs, targets) and a random one."""
+    box = [0.0, 0, 10, 10]
+    two = [[0.0, 0, 10, 10], [0, 5, 10, 15]]  # two overlapping objects of one class (IoU 1/3)
+    cases = {
+        "perfect": ([_det(two, [1, 1], [0.9, 0.8])], [_gt(two, [1, 1])]),
+        "duplicate and shifted": ([_det([box, box, [25.0, 25, 35, 35]], [1, 1, 2], [0.9, 0.5, 0.8])],
+                                  [_gt([box, [20.0, 20, 30, 30]], [1, 2])]),
+        # the 2nd detection overlaps the taken object most (IoU 0.71), the free one by 0.58: VOC FP, COCO TP
+        "best match taken": ([_det([[0.0, 0, 10, 10], [0, 1.5, 10, 12]], [1, 1], [0.9, 0.8])],
+                             [_gt([[0.0, 0, 10, 10], [0, 4.5, 10, 14.5]], [1, 1])]),
+        "class never predicted, class never present, image without objects": (
+            [_det([box], [1], [0.7]), _det([box, [50.0, 50, 60, 60]], [3, 1], [0.9, 0.2])],
+            [_gt([box, [30.0, 30, 40, 40]], [1, 2]), _gt([], [])]),
+        "tied scores": ([_det([box, [0.0, 0, 10, 30], [20.0, 0, 30, 10]], [1, 1, 1], [0.5, 0.5, 0.5])],
+                        [_gt([box, [20.0, 0, 30, 10]], [1, 1])]),
+        "more than 100 detections": ([_det([[float(k), 0, k + 10.0, 10] for k in range(150)], [1] * 150,
+                                           [1 - k / 200 for k in range(150)][::-1])],
+                                     [_gt([[140.0, 0, 150, 10], [0.0, 0, 10, 10]], [1, 1])]),
+    }
+    g = torch.Generator().manual_seed(0)
+    outputs, targets = [], []
+    for _ in range(25):
+        k = int(torch.randint(1, 5, (), generator=g))
+        xy = torch.rand(k, 2, generator=g) * 80
+        gt_boxes = torch.cat([xy, xy + 10 + torch.rand(k, 2, generator=g) * 30], 1)
+        gt_labels = torch.randint(1, 4, (k,), generator=g)
+        found = torch.rand(k, generator=g) < 0.8
+        noisy = gt_boxes[found] + torch.randn(int(found.sum()), 4, generator=g) * 3
+        wrong = torch.randint(1, 4, (len(noisy),), generator=g)
+        labels = torch.where(torch.rand(len(noisy), generator=g) < 0.85, gt_labels[found], wrong)
+        fp_xy = torch.rand(3, 2, generator=g) * 80
+        fp = torch.cat([fp_xy, fp_xy + 15], 1)
+        outputs.append({"boxes": torch.cat([noisy, fp]),
+                        "labels": torch.cat([labels, torch.randint(1, 4, (3,), generator=g)]),
+                        "scores": torch.rand(len(noisy) + 3, generator=g)})
+        targets.append({"boxes": gt_boxes, "labels": gt_labels})
+    cases["random"] = (outputs, targets)
+    return cases
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_detection_ap_coco_style_equals_pycocotools(name):
+    from course_utils.detection import coco_evaluate
+
+    outputs, targets = _cases()[name]
+    stats = coco_evaluate(outputs, targets)
+    for thr, key in ((0.5, "AP50"), (0.75, "AP75")):
+        m = M.DetectionAP(thr, style="coco")
+        m.update(outputs, targets)
+        assert m.compute() == pytest.approx(stats[key], abs=1e-12), f"{name}, IoU {thr}"
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_detection_ap_voc_style_equals_the_devkit_rules(name):
+    outputs, targets = _cases()[name]
+    m = M.DetectionAP(0.5)
+    m.update(outputs, targets)
+    assert m.compute() == pytest.approx(_voc_devkit_map(outputs, targets), abs=1e-12), name
+
+
+def test_voc_and_coco_rules_differ_where_they_should():
+    outputs, targets = _cases()["best match taken"]
+    voc, coco = M.DetectionAP(0.5), M.DetectionAP(0.5, style="coco")
+    voc.update(outputs, targets)
+    coco.update(outputs, targets)
+    assert voc.compute() == pytest.approx(0.5)  # TP then FP: recall 1/2 at precision 1
+    assert coco.compute() == pytest.approx(1.0)  # both matched
+    with pytest.raises(ValueError, match="style"):
+        M.DetectionAP(0.5, style="yolo")
+
+
+def test_average_precision_101_points_by_hand():
+    # one TP then one FP, 2 objects: recall reaches 0.5 at precision 1 -> 51 of the 101 levels have precision 1
+    ap = M.average_precision(torch.tensor([0.9, 0.8]), torch.tensor([True, False]), 2, recall_points=101)
+    assert ap == pytest.approx(51 / 101)

@@ -117,6 +117,7 @@ def test_detection_uses_the_models_loss_dict_and_evaluates_map():
     assert h.config["task"] == "detection"
     assert h["train_loss"][-1] < h["train_loss"][0]
     assert "val_map50" in h.last and "val_loss" not in h.last  # detectors give no loss in eval mode
+    assert "train_map50" not in h.last  # a detector's train step returns no outputs to score (no NaN column)
     out = predict(model, loader)
     assert len(out) == 4 and set(out[0]) == {"boxes", "labels", "scores"}
     m = M.DetectionAP()

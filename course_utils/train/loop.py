@@ -76,6 +76,7 @@ class _Running:
             if hasattr(m, "reset"):
                 m.reset()
         self.sums: dict[str, torch.Tensor | float] = {}
+        self.updated: set[str] = set()  # metric objects that saw a batch (a detector's train step has no outputs)
         self.n = 0
 
     def add(self, name: str, value, n: int) -> None:
@@ -89,13 +90,14 @@ class _Running:
             for name, m in self.metrics.items():
                 if hasattr(m, "update"):
                     m.update(out, y)
+                    self.updated.add(name)
                 else:
                     self.add(name, m(out, y), n)
         self.n += n
 
     def compute(self) -> dict[str, float]:
         res = {k: float(v) / self.n for k, v in self.sums.items()}
-        res.update({k: float(m.compute()) for k, m in self.metrics.items() if hasattr(m, "update")})
+        res.update({k: float(m.compute()) for k, m in self.metrics.items() if k in self.updated})
         return res
 
 

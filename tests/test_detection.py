@@ -1,0 +1,119 @@
+"""course_utils.detection against torchvision (AnchorGenerator, Matcher) and pycocotools, plus hand-made cases."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.models.detection._utils import Matcher
+from torchvision.ops import box_iou
+
+from course_utils.detection import (COCO_STATS, BoxLoader, anchor_boxes, coco_evaluate, flip_boxes,
+                                    label_proposals, to_coco)
+
+
+def _random_boxes(n: int, g: torch.Generator, extent: float = 80.0) -> torch.Tensor:
+    xy = torch.rand(n, 2, generator=g) * extent
+    return torch.cat([xy, xy + 4 + torch.rand(n, 2, generator=g) * 40], dim=1)
+
+
+def test_anchor_boxes_count_centres_sizes_and_ratios():
+    a = anchor_boxes(64, 96, sizes=(8, 16), ratios=(0.5, 1.0, 2.0), stride=16)
+    assert a.shape == ((64 // 16) * (96 // 16) * 2 * 3, 4)
+    centres = (a[:, :2] + a[:, 2:]) / 2
+    assert set(centres[:, 0].tolist()) == {0.0, 16.0, 32.0, 48.0, 64.0, 80.0}  # one per feature-map column
+    wh = a[:, 2:] - a[:, :2]
+    first = wh[:6]  # the 2 sizes × 3 ratios of the first position
+    areas = (first[:, 0] * first[:, 1]).sqrt()
+    assert sorted(round(v) for v in areas.tolist()) == [8, 8, 8, 16, 16, 16]
+    ratios = sorted((h / w).item() for w, h in first)  # torchvision rounds corners to whole pixels
+    assert ratios == pytest.approx([0.5, 0.5, 1.0, 1.0, 2.0, 2.0], abs=0.25)
+
+
+@pytest.mark.parametrize("fg, bg", [(0.5, 0.0), (0.5, 0.1), (0.7, 0.3)])
+def test_label_proposals_matches_torchvisions_matcher(fg, bg):
+    g = torch.Generator().manual_seed(0)
+    gt = _random_boxes(5, g)
+    near = gt.repeat(20, 1) + torch.randn(100, 4, generator=g) * 3  # jittered copies: some IoUs above 0.7
+    props = torch.cat([_random_boxes(200, g), near])
+    classes = torch.tensor([4, 1, 9, 2, 7])
+    labels, matched = label_proposals(props, gt, classes, fg_iou=fg, bg_iou=bg)
+    m = Matcher(fg, bg, allow_low_quality_matches=False)(box_iou(gt, props))  # (P,): gt index, or -1 / -2
+    expected = torch.where(m >= 0, classes[m.clamp(min=0)], torch.where(m == Matcher.BETWEEN_THRESHOLDS, 0, -1))
+    assert torch.equal(labels, expected)
+    assert torch.equal(matched[m >= 0], m[m >= 0])
+    assert (labels > 0).any() and (labels == 0).any()  # the random case exercises both outcomes
+
+
+def test_label_proposals_edge_cases():
+    gt = torch.tensor([[0.0, 0, 10, 10]])
+    half = torch.tensor([[0.0, 0, 10, 20], [0.0, 0, 10, 21]])  # IoU exactly 0.5, then just below
+    labels, matched = label_proposals(half, gt, torch.tensor([3]))
+    assert labels.tolist() == [3, 0] and matched.tolist() == [0, 0]
+    labels, matched = label_proposals(half, torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64))
+    assert labels.tolist() == [0, 0] and matched.tolist() == [-1, -1] and labels.dtype == torch.int64
+
+
+def test_flip_boxes_mirrors_and_is_its_own_inverse():
+    b = torch.tensor([[2.0, 3, 10, 7]])
+    assert flip_boxes(b, 20).tolist() == [[10.0, 3, 18, 7]]
+    torch.testing.assert_close(flip_boxes(flip_boxes(b, 20), 20), b)
+
+
+def _toy_set(n: int = 10, size: int = 16):
+    images = torch.zeros(n, 3, size, size, dtype=torch.uint8)
+    targets = []
+    for i in range(n):
+        images[i, :, 2:6, 1:4] = 255  # a white box at x 1..4, y 2..6
+        targets.append({"boxes": torch.tensor([[1.0, 2, 4, 6]]), "labels": torch.tensor([i % 3 + 1])})
+    return images, targets
+
+
+def test_box_loader_covers_every_image_once_and_is_seeded():
+    images, targets = _toy_set()
+    loader = BoxLoader(images, targets, batch_size=4, seed=3)
+    assert len(loader) == 3
+    first = [t["labels"].item() for _, ts in loader for t in ts]
+    assert len(first) == 10
+    loader.set_epoch(0)
+    again = [t["labels"].item() for _, ts in loader for t in ts]
+    assert first == again  # epoch 0 again: same order
+    x, _ = next(iter(BoxLoader(images, targets, batch_size=10, shuffle=False)))
+    assert x.dtype == torch.float32 and x.max() == 1.0 and x.shape == (10, 3, 16, 16)
+
+
+def test_box_loader_flips_boxes_with_their_image():
+    images, targets = _toy_set()
+    flipped = 0
+    for x, ts in BoxLoader(images, targets, batch_size=10, flip=True, seed=0):
+        for img, t in zip(x, ts):
+            x1, y1, x2, y2 = t["boxes"][0].long().tolist()
+            assert img[:, y1:y2, x1:x2].min() == 1.0 and img.sum() == 3 * 12  # the white pixels are in the box
+            flipped += x1 != 1
+    assert 0 < flipped < 10
+    assert targets[0]["boxes"].tolist() == [[1.0, 2, 4, 6]]  # the stored targets are not modified
+
+
+def test_box_loader_rejects_bad_input():
+    images, targets = _toy_set()
+    with pytest.raises(ValueError, match="uint8"):
+        BoxLoader(images.float(), targets, 4)
+    with pytest.raises(ValueError, match="one target"):
+        BoxLoader(images, targets[:3], 4)
+
+
+def test_to_coco_uses_xywh_and_one_category_per_label():
+    tgt = [{"boxes": torch.tensor([[1.0, 2, 5, 10]]), "labels": torch.tensor([2])}]
+    out = [{"boxes": torch.tensor([[0.0, 0, 4, 4]]), "labels": torch.tensor([7]), "scores": torch.tensor([0.5])}]
+    gt, res = to_coco(out, tgt)
+    assert gt["annotations"][0]["bbox"] == [1.0, 2.0, 4.0, 8.0] and gt["annotations"][0]["area"] == 32.0
+    assert [c["id"] for c in gt["categories"]] == [2, 7]
+    assert res == [{"image_id": 1, "category_id": 7, "score": 0.5, "bbox": [0.0, 0.0, 4.0, 4.0]}]
+
+
+def test_coco_evaluate_perfect_and_empty():
+    tgt = [{"boxes": torch.tensor([[0.0, 0, 40, 40], [50, 50, 90, 90]]), "labels": torch.tensor([1, 2])}]
+    perfect = [{**{k: v.clone() for k, v in tgt[0].items()}, "scores": torch.tensor([0.9, 0.8])}]
+    stats = coco_evaluate(perfect, tgt)
+    assert list(stats) == list(COCO_STATS)
+    assert stats["AP"] == pytest.approx(1.0) and stats["AP50"] == pytest.approx(1.0)
+    empty = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)}]
+    assert coco_evaluate(empty, tgt)["AP50"] == 0.0
