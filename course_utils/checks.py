@@ -148,7 +148,9 @@ class UsedLibraryError(AssertionError):
 def _shown_name(f) -> str:
     """How a learner writes ``f``: F.conv2d, torchvision.ops.box_iou, torch.matmul ..."""
     name = f.__name__
-    for prefix, module in (("F", "torch.nn.functional"), ("torchvision.ops", "torchvision.ops"), ("torch", "torch")):
+    for prefix, module in (("F", "torch.nn.functional"), ("torchvision.ops", "torchvision.ops"), ("torch", "torch"),
+                           ("torchvision.transforms.v2.functional", "torchvision.transforms.v2.functional"),
+                           ("torchvision.transforms.functional", "torchvision.transforms.functional")):
         mod = sys.modules.get(module)
         if mod is not None and getattr(mod, name, None) is f:
             return f"{prefix}.{name}"
