@@ -21,7 +21,8 @@ from .record import check, expected_for, format_range
 __all__ = ["marker_svg", "report_table", "chart_bars", "seconds_chart", "STYLE"]
 
 STYLE = """<style>
-.course-report{border-collapse:collapse;font-size:0.9em}
+.course-report{border-collapse:collapse;font-size:0.9em;width:100%}
+.course-report td:last-child{width:55%}
 .course-report td,.course-report th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 .course-report .ok{color:#1a7f37;font-weight:bold}.course-report .bad{color:#cf222e;font-weight:bold}
 .course-metric{display:inline-block;margin:1px 10px 1px 0;white-space:nowrap;font-family:monospace;font-size:0.85em}

@@ -170,3 +170,12 @@ def test_every_page_works_offline_in_a_browser(site):
     bad = {r.page: r.problems for r in reports if r.problems}
     assert not bad, "\n".join(f"{page}: {problems}" for page, problems in bad.items())
     assert sum(r.math for r in reports) > 0 and sum(r.images for r in reports) > 0
+
+
+def test_front_page_line_comes_from_the_readme_table_else_the_first_sentence():
+    from course_utils.site import _lesson_summary
+
+    nb = lesson()
+    readme = "| # | notebook | what you build |\n|---|---|---|\n| 98 | [x](notebooks/98_x.ipynb) | flips and means |\n"
+    assert _lesson_summary(nb, readme) == ("98 · Grading fixture", "flips and means")
+    assert _lesson_summary(nb, "") == ("98 · Grading fixture", "A tiny lesson for the grading tests.")
