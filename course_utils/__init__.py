@@ -11,11 +11,11 @@ from .config import Config, setup
 from .record import record
 
 __all__ = ["Config", "setup", "record", "checks", "data", "train", "plots", "metrics", "grading", "nbtools", "transfer", "arch", "viz",
-           "paths", "host"]
+           "paths", "host", "rehearse"]
 __version__ = "0.1.0"
 
 _LAZY = {"checks", "data", "train", "plots", "metrics", "grading", "nbtools", "report", "cli", "transfer",
-         "arch", "viz", "paths", "host"}
+         "arch", "viz", "paths", "host", "rehearse"}
 
 
 def __getattr__(name: str):

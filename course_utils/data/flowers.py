@@ -35,11 +35,20 @@ def _savemat(path: Path, data: dict) -> None:
     path.write_bytes(bytes(raw))
 
 
-def write_flowers(folder: Path, images: np.ndarray, scenes: list, n_trainval: int, classes) -> None:
-    """Write images (uint8 NHWC) of one-object scenes: first half of n_trainval train, rest val, then test."""
+def write_flowers(folder: Path, images: np.ndarray, scenes: list, n_trainval: int, classes,
+                  fine: bool = False) -> None:
+    """Write images (uint8 NHWC) of one-object scenes: first half of n_trainval train, rest val, then test.
+
+    The label is the object's shape, or with ``fine`` its colour x shape pair (shape * 10 + colour, 100
+    classes, ``classes`` = ``shapes.CIFAR100_FINE``).
+    """
+    from .shapes import COLOURS
+
     base = Path(folder) / "flowers-102"
     (base / "jpg").mkdir(parents=True, exist_ok=True)
-    labels = np.array([int(sc["shape"][0]) + 1 if len(sc["shape"]) else 1 for sc in scenes], dtype=np.uint8)
+    label_of = (lambda sc: int(sc["shape"][0]) * len(COLOURS) + int(sc["colour"][0])) if fine else \
+        (lambda sc: int(sc["shape"][0]))
+    labels = np.array([label_of(sc) + 1 if len(sc["shape"]) else 1 for sc in scenes], dtype=np.uint8)
     for i, img in enumerate(images, 1):
         Image.fromarray(img).save(base / "jpg" / f"image_{i:05d}.jpg", **JPEG)
     ids = np.arange(1, len(images) + 1, dtype=np.uint16)

@@ -230,8 +230,9 @@ def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, mi
     count = rng.integers(1, max_objects + 1, n)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     scenes: list[Scene] = []
-    for start in range(0, n, _CHUNK // 4):
-        m = min(n, start + _CHUNK // 4) - start
+    chunk = _CHUNK // 4 if size <= 128 else max(4, _CHUNK // 4 * 128 * 128 // (size * size))  # bounds memory
+    for start in range(0, n, chunk):
+        m = min(n, start + chunk) - start
         img = _background(rng, m, size)
         _clutter(rng, img, size, slots=4, scale=size / 48)
         owner = np.full((m, size, size), -1, dtype=np.int64)  # which object owns each pixel
