@@ -134,8 +134,7 @@ def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = 
 def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 0, threads: int | None = 2,
              write: bool = True, folder: Path = MEASUREMENTS, timeout: int = 3600) -> int:
     """Run the lessons' ``profile`` rehearsal and merge their times into ``folder``; 0 when every lesson ran."""
-    from .record import load_ranges
-    from .report import RANGES, run_all, write_report
+    from .report import run_all
 
     if profile not in ("light", "full"):
         raise ValueError(f"a rehearsal runs light or full, not {profile!r} (smoke already runs on the shapes world)")
@@ -146,17 +145,19 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
     old_threads = os.environ.get("OMP_NUM_THREADS")
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)  # setup() leaves torch's threads alone when this is set
-    results, loads = [], {}
+    loads: dict[str, float] = {}
+
+    def note_load(path: Path) -> None:  # how busy the machine was when the lesson started
+        loads[path.stem] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
     try:
-        for path in lessons:
-            loads[path.stem] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-            results += run_all(profile=profile, only=[path.stem], seed=seed, data="shapes", timeout=timeout)
+        results = run_all(profile=profile, only=[p.stem for p in lessons], seed=seed, data="shapes",
+                          timeout=timeout, on_start=note_load)
     finally:
         if threads and old_threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         elif threads:
             os.environ["OMP_NUM_THREADS"] = old_threads
-    write_report(results, Path(os.environ.get("COURSE_BUILD", ROOT / "build")), load_ranges(RANGES) if RANGES.exists() else {})
     if write:
         path = folder / f"rehearse-{profile}.json"
         merge_measurements(path, profile, results, seed, threads, loads)

@@ -158,10 +158,11 @@ def result_from_executed(path: Path, ranges: dict | None = None) -> NotebookResu
 
 
 def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | None = None,
-            seed: int = 0, data: str | None = None, timeout: int = 1800) -> list[NotebookResult]:
+            seed: int = 0, data: str | None = None, timeout: int = 1800, on_start=None) -> list[NotebookResult]:
     """Execute the lessons (all, or those whose name starts with one of ``only``) and write the report.
 
     ``data="shapes"`` with profile light/full is a rehearsal (``$COURSE_DATA_SOURCE`` for the kernels).
+    ``on_start(path)`` is called before each lesson.
     """
     build = Path(build or os.environ.get("COURSE_BUILD", ROOT / "build"))
     ranges = load_ranges(RANGES) if RANGES.exists() else {}
@@ -171,6 +172,8 @@ def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | 
         for path in lesson_notebooks():
             if only and not any(path.stem.startswith(o) for o in only):
                 continue
+            if on_start is not None:
+                on_start(path)
             print(f"running {path.name} ({what}) ...", flush=True)
             res = execute(path, build / "executed", profile, seed, timeout=timeout, ranges=ranges)
             cpu = f", {res.cpu_seconds:.0f} CPU s" if res.cpu_seconds is not None else ""

@@ -86,7 +86,8 @@ def report_table(results: list, ranges: dict, link: Callable[[str], str | None] 
         href = link(r.name)
         name = f'<a href="{html.escape(href)}">{html.escape(r.name)}</a>' if href else html.escape(r.name)
         cls = "ok" if r.status == "ok" else "bad"
-        rows.append(f"<tr><td>{name}</td><td>{html.escape(getattr(r, "profile_label", r.profile) or '-')}</td><td>{html.escape(r.device or '-')}</td>"
+        label = getattr(r, "profile_label", None) or r.profile or "-"  # e.g. "light (rehearsal)"
+        rows.append(f"<tr><td>{name}</td><td>{html.escape(label)}</td><td>{html.escape(r.device or '-')}</td>"
                     f"<td>{r.seconds:.1f}</td><td class='{cls}'>{status}</td><td>{_metrics_cell(r.metrics, expected)}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("lesson", "profile", "device", "seconds", "status",
                                              "numbers (dot: value; grey: expected range)"))
