@@ -7,13 +7,18 @@
     (c) bound  the compute bound: the same forward/backward/step on batches already made and on the
                device — no data work at all.
 
-Images/s are measured over whole epochs after one warm-up epoch, one epoch of each per round (a, b, c,
-a, b, c, ...) so that a busy machine slows all three alike; the median round is reported. Both (a) and (b) use the
-same precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
-Ends with one line: ``fit/naive R1  fit/bound R2``.
+Images/s are measured over whole epochs after one warm-up epoch. A round runs one epoch of each way,
+in the order a, b, c and then c, b, a in the next round, so that a machine getting busier or quieter
+during the run slows the three alike on average. Each way's min, median and max over the rounds are
+printed, and so are the ratios fit/naive and fit/bound taken *within* each round (the three epochs of a
+round share the machine's load; ratios across rounds would not). Both (a) and (b) use the same
+precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
+Torch uses ``--threads`` intra-op threads (default: every usable core, as ``setup`` does for light/full).
+Ends with one line: ``fit/naive median R1 (min .. max)  fit/bound median R2 (min .. max)``.
 
-    python benchmarks/bench_fit.py            # 10,240 images, 5 rounds
-    python benchmarks/bench_fit.py --quick    # 2,560 images, 2 rounds: a smoke run
+    python benchmarks/bench_fit.py            # 10,240 images, 7 rounds
+    python benchmarks/bench_fit.py --quick    # 2,560 images, 3 rounds: a smoke run
+    python benchmarks/bench_fit.py --threads 1   # one torch thread (see README: a busy 2-core machine)
 """
 from __future__ import annotations
 
@@ -106,17 +111,26 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
 def main() -> None:
+    from course_utils.host import usable_cores
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="2,560 images and 2 rounds (default: 10,240 and 5)")
+    p.add_argument("--quick", action="store_true", help="2,560 images and 3 rounds (default: 10,240 and 7)")
     p.add_argument("--n", type=int, default=None, help="training images (default: 10240, quick 2560)")
-    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default: 5, quick 2)")
+    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default: 7, quick 3)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers "
                                                                                     "(default: CPU cores, <= 8)")
+    p.add_argument("--threads", type=int, default=usable_cores(),
+                   help="torch intra-op threads (default: every usable core, as setup() does for light/full)")
     args = p.parse_args()
     n = args.n or (2560 if args.quick else 10240)
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (3 if args.quick else 7)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     dtype = amp_dtype(device)  # bf16/fp16 on a GPU, None (fp32) on a CPU
@@ -146,25 +160,34 @@ def main() -> None:
     bound_opt = torch.optim.SGD(bound_model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     fit_model = model_for(device, channels_last)
 
-    # warm-up: worker start, allocator, cuDNN autotuning
-    naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last)
-    bound_epoch(bound_model, batches, steps, bound_opt, device, dtype)
-    fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
-
-    speeds = {"naive": [], "fit": [], "bound": []}
-    for r in range(rounds):
-        speeds["naive"].append(naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last))
+    def fit_epoch() -> float:
         h = fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
-        speeds["fit"].append(h.last["images_per_s"])  # the epoch itself, not fit's one-off setup
-        speeds["bound"].append(bound_epoch(bound_model, batches, steps, bound_opt, device, dtype))
-        print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in speeds.items()))
+        return h.last["images_per_s"]  # the epoch itself, not fit's one-off setup
 
-    med = {k: statistics.median(v) for k, v in speeds.items()}
-    print(f"\n{'way':<8}{'images/s':>12}")
+    ways = {"naive": lambda: naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last),
+            "fit": fit_epoch,
+            "bound": lambda: bound_epoch(bound_model, batches, steps, bound_opt, device, dtype)}
+    for run in ways.values():  # warm-up: worker start, allocator, cuDNN autotuning
+        run()
+
+    speeds: dict[str, list[float]] = {k: [] for k in ways}
+    ratios: dict[str, list[float]] = {"fit/naive": [], "fit/bound": []}
+    for r in range(rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))  # a b c, then c b a: drift cancels
+        for k in order:
+            speeds[k].append(ways[k]())
+        ratios["fit/naive"].append(speeds["fit"][-1] / speeds["naive"][-1])
+        ratios["fit/bound"].append(speeds["fit"][-1] / speeds["bound"][-1])
+        print(f"round {r + 1} ({' '.join(order)}): " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in speeds.items())
+              + f"  fit/naive {ratios['fit/naive'][-1]:.2f}  fit/bound {ratios['fit/bound'][-1]:.2f}"
+              + f"  load {os.getloadavg()[0]:.1f}", flush=True)
+
+    print(f"\n{'way':<10}{'min':>10}{'median':>10}{'max':>10}  images/s over {rounds} rounds")
     for k, label in (("naive", "(a) naive"), ("fit", "(b) fit"), ("bound", "(c) bound")):
-        print(f"{label:<10}{med[k]:>10,.0f}")
+        v = speeds[k]
+        print(f"{label:<10}{min(v):>10,.0f}{statistics.median(v):>10,.0f}{max(v):>10,.0f}")
     print(f"load average {os.getloadavg()[0]:.1f} (other processes on the machine slow all three alike)")
-    print(f"fit/naive {med['fit'] / med['naive']:.2f}  fit/bound {med['fit'] / med['bound']:.2f}")
+    print(f"fit/naive median {_spread(ratios['fit/naive'])}  fit/bound median {_spread(ratios['fit/bound'])}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,38 @@ import socket
 from course_utils import host
 
 
-def test_usable_cores_is_the_affinity_mask():
+def test_usable_cores_is_the_affinity_mask_capped_by_the_quota():
     expect = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert host.usable_cores() == expect
+    limit = host.cgroup_cpu_limit()
+    assert host.usable_cores() == (min(expect, -int(-limit // 1)) if limit else expect)
+
+
+def _cgroup(tmp_path, files: dict[str, str]) -> str:
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text + "\n")
+    return str(tmp_path)
+
+
+def test_cgroup_quota_v2_and_v1(tmp_path):
+    assert host.cgroup_cpu_limit(_cgroup(tmp_path / "a", {"cpu.max": "200000 100000"})) == 2.0
+    assert host.cgroup_cpu_limit(_cgroup(tmp_path / "b", {"cpu.max": "150000 100000"})) == 1.5
+    assert host.cgroup_cpu_limit(_cgroup(tmp_path / "c", {"cpu.max": "max 100000"})) is None
+    v1 = {"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"}
+    assert host.cgroup_cpu_limit(_cgroup(tmp_path / "d", v1)) == 0.5
+    v1["cpu/cpu.cfs_quota_us"] = "-1"
+    assert host.cgroup_cpu_limit(_cgroup(tmp_path / "e", v1)) is None
+    assert host.cgroup_cpu_limit(str(tmp_path / "none")) is None
+
+
+def test_a_container_quota_caps_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)  # a 16-core host
+    monkeypatch.setattr(host, "cgroup_cpu_limit", lambda root="": 1.5)  # Binder-like: 1.5 CPUs
+    assert host.usable_cores() == 2
+    monkeypatch.setattr(host, "cgroup_cpu_limit", lambda root="": 0.5)
+    assert host.usable_cores() == 1
+    monkeypatch.setattr(host, "cgroup_cpu_limit", lambda root="": None)
+    assert host.usable_cores() == 16
 
 
 def test_offline_env_skips_network(monkeypatch):
