@@ -13,7 +13,9 @@ during the run slows the three alike on average. Each way's min, median and max 
 printed, and so are the ratios fit/naive and fit/bound taken *within* each round (the three epochs of a
 round share the machine's load; ratios across rounds would not). Both (a) and (b) use the same
 precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
-Torch uses ``--threads`` intra-op threads (default: every usable core, as ``setup`` does for light/full).
+Torch uses ``--threads`` intra-op threads (default: every usable core, as ``setup`` does for light/full),
+whose idle waits sleep (``OMP_WAIT_POLICY=PASSIVE``, as ``setup`` arranges; ``--spin`` leaves OpenMP's
+spinning default): on a busy machine spinning threads take the cores their partners need.
 Ends with one line: ``fit/naive median R1 (min .. max)  fit/bound median R2 (min .. max)``.
 
     python benchmarks/bench_fit.py            # 10,240 images, 7 rounds
@@ -26,17 +28,21 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 
-import torch
-import torchvision
-from PIL import Image
-from torch import nn
-from torchvision import transforms as T
+if "--spin" not in sys.argv:  # before torch loads OpenMP: idle threads sleep, as course_utils.setup arranges
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from course_utils.arch import simple_cnn
-from course_utils.train import TensorLoader, amp_dtype, fit
-from course_utils.train.loop import autocast
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torchvision import transforms as T  # noqa: E402
+
+from course_utils.arch import simple_cnn  # noqa: E402
+from course_utils.train import TensorLoader, amp_dtype, fit  # noqa: E402
+from course_utils.train.loop import autocast  # noqa: E402
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)  # CIFAR-10's, roughly
 BATCH = 256
@@ -127,6 +133,8 @@ def main() -> None:
                                                                                     "(default: CPU cores, <= 8)")
     p.add_argument("--threads", type=int, default=usable_cores(),
                    help="torch intra-op threads (default: every usable core, as setup() does for light/full)")
+    p.add_argument("--spin", action="store_true", help="leave OpenMP's wait policy alone: idle threads spin "
+                                                       "(default: OMP_WAIT_POLICY=PASSIVE, as setup() sets it)")
     args = p.parse_args()
     n = args.n or (2560 if args.quick else 10240)
     rounds = args.rounds or (3 if args.quick else 7)
@@ -139,7 +147,8 @@ def main() -> None:
                                                          f"{torch.get_num_threads()} threads"
     print(f"device {device} ({hw}); torch {torch.__version__}, torchvision {torchvision.__version__}; "
           f"{n} images 3×32×32, batch {BATCH}, amp {dtype}, channels_last {channels_last}, "
-          f"{args.workers} DataLoader workers; load average {os.getloadavg()[0]:.1f}")
+          f"{args.workers} DataLoader workers; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset (spin)')}; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     images, labels = make_data(n)
     tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])

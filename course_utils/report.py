@@ -168,6 +168,7 @@ def run_all(profile: str = "auto", only: list[str] | None = None, build: Path | 
     ranges = load_ranges(RANGES) if RANGES.exists() else {}
     results = []
     what = f"profile {profile}" + (f", data {data}" if data else "")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the kernels' OpenMP threads sleep when idle (config.setup)
     with data_source(data):
         for path in lesson_notebooks():
             if only and not any(path.stem.startswith(o) for o in only):

@@ -111,3 +111,16 @@ def test_auto_never_picks_a_rehearsal(monkeypatch, cached, online, keep_threads)
     cfg = setup("auto", device="cpu", datasets=("cifar10",), quiet=True)
     assert not cfg.rehearsal  # missing data gives smoke, never light on made-up data
     assert cfg.profile == ("light" if cached or online else "smoke")
+
+
+def test_setup_makes_idle_openmp_threads_sleep_unless_told():
+    import subprocess
+    import sys
+
+    code = ("import os, sys, course_utils; assert 'torch' not in sys.modules; course_utils.setup('smoke', quiet=True); "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,  # noqa: E731
+                                   check=True).stdout.strip()
+    assert run(env) == "PASSIVE"  # set before torch (and its OpenMP) loads
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"  # the user's choice wins

@@ -175,3 +175,18 @@ def test_scene_chunks_change_only_above_128_pixels():
         for box, mask in zip(s["boxes"], s["masks"]):
             ys, xs = np.nonzero(mask)
             assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+
+
+def test_real_size_worlds_are_written_while_they_are_rendered(tiny, monkeypatch):
+    # memory stays at one chunk: files of earlier chunks exist before the next chunk is rendered
+    real, seen = shapes.iter_scenes, []
+
+    def two_at_a_time(n, size, seed, **kwargs):
+        for images, scenes in real(n, size, seed, **kwargs):
+            for i in range(0, len(images), 2):
+                seen.append(len(list(tiny.rglob("*.jpg"))))  # JPEGs on disk when this chunk is handed out
+                yield images[i:i + 2], scenes[i:i + 2]
+
+    monkeypatch.setattr(shapes, "iter_scenes", two_at_a_time)
+    registry.ensure("pets", progress=False, source="shapes")
+    assert seen == list(range(0, 180, 2))

@@ -30,11 +30,13 @@ flowers102  1,020 train + 1,020 val + 6,149    the same counts, 544x544, 100 cla
 =========== ================================== ====================================================
 
 Images are square at a side with about the real images' pixel count, so decoding and resizing cost
-what they cost on the real files. Generating a large set takes minutes once; it is cached like any
-shapes set (``data_dir()/shapes/<name>-real-...``). ``course data shapes --real-sizes NAME`` makes it ahead.
+what they cost on the real files. Generating a large set takes minutes once (Pets: 7.5 CPU minutes; it is
+rendered and written a chunk at a time, so memory stays under a gigabyte); it is cached like any shapes set
+(``data_dir()/shapes/<name>-real-...``). ``course data shapes --real-sizes NAME`` makes it ahead of time.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -112,22 +114,40 @@ def real_root(name: str, progress: bool = True) -> Path:
     return (folder / REAL[name].folder).resolve()
 
 
-def _stats(images) -> dict:
-    from .transforms import channel_stats
+class _Stream:
+    """A sized iterable of (image, scene) pairs taken from a shared iterator: one split of a world that
+    :func:`~course_utils.data.shapes.iter_scenes` renders chunk by chunk (memory stays at one chunk)."""
 
-    mean, std = channel_stats(images, "NHWC")
-    return {"mean": list(mean), "std": list(std)}
+    def __init__(self, pairs, n: int):
+        self.pairs, self.n = pairs, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return itertools.islice(self.pairs, self.n)
 
 
+def _scenes(n_parts: tuple[int, ...], side: int, **kwargs) -> list[_Stream]:
+    """Consecutive splits of ``sum(n_parts)`` scenes, rendered lazily in order (the writers take them in turn)."""
+    from . import shapes
+
+    pairs = (pair for images, scenes in shapes.iter_scenes(sum(n_parts), side, SEED, **kwargs)
+             for pair in zip(images, scenes))
+    return [_Stream(pairs, n) for n in n_parts]
+
+
+# Builders write the real layout into ``tmp``. No normalisation statistics in their manifests: the real path
+# normalises these sets with ImageNet's (data.transforms.norm_stats), and one pass over gigabytes costs minutes.
 def _voc(tmp: Path, sizes) -> dict:
     from . import shapes
     from .voc import write_voc
 
     side, n_train, n_val, seg_train, seg_val = sizes
-    images, scenes = shapes.make_scenes(n_train + n_val, side, SEED)
-    parts = {"train": (images[:n_train], scenes[:n_train]), "val": (images[n_train:], scenes[n_train:])}
-    write_voc(tmp, parts, ("__background__", *shapes.SHAPES), segmented={"train": seg_train, "val": seg_val})
-    return {"generator": "shapes", "format": "voc", "real_size": True, "sizes": list(sizes), **_stats(images[:n_train])}
+    train, val = _scenes((n_train, n_val), side)
+    write_voc(tmp, {"train": train, "val": val}, ("__background__", *shapes.SHAPES),
+              segmented={"train": seg_train, "val": seg_val})
+    return {"generator": "shapes", "format": "voc", "real_size": True, "sizes": list(sizes)}
 
 
 def _coco(tmp: Path, sizes) -> dict:
@@ -136,26 +156,22 @@ def _coco(tmp: Path, sizes) -> dict:
     from .coco import write_coco
 
     side, n = sizes
-    images, scenes = shapes.make_scenes(n, side, SEED)
-    caps = {"val2017": [scene_captions(sc, side) for sc in scenes]}
     root = tmp / "coco"  # registry.REAL["coco"].folder
-    write_coco(root, {"val2017": (images, scenes)}, shapes.SHAPES, captions=caps)
+    (everything,) = _scenes((n,), side)
+    write_coco(root, {"val2017": everything}, shapes.SHAPES, captions=lambda sc: scene_captions(sc, side))
     shutil.move(str(root / "images" / "val2017"), str(root / "val2017"))  # the real layout: coco/val2017/
     (root / "images").rmdir()
-    return {"generator": "shapes", "format": "coco val2017", "real_size": True, "sizes": list(sizes),
-            **_stats(images)}
+    return {"generator": "shapes", "format": "coco val2017", "real_size": True, "sizes": list(sizes)}
 
 
 def _pets(tmp: Path, sizes) -> dict:
-    from . import shapes
     from .pets import write_pets
 
     side, n_a, n_b = sizes
-    images, scenes = shapes.make_scenes(n_a + n_b, side, SEED, max_objects=1, radius=(0.22, 0.42))
+    trainval, test = _scenes((n_a, n_b), side, max_objects=1, radius=(0.22, 0.42))
     names = [f"breed_{k:02d}" for k in range(PETS_CLASSES)]
-    write_pets(tmp, {"trainval": (images[:n_a], scenes[:n_a]), "test": (images[n_a:], scenes[n_a:])}, names,
-               n_classes=PETS_CLASSES)
-    return {"generator": "shapes", "format": "pets", "real_size": True, "sizes": list(sizes), **_stats(images[:n_a])}
+    write_pets(tmp, {"trainval": trainval, "test": test}, names, n_classes=PETS_CLASSES)
+    return {"generator": "shapes", "format": "pets", "real_size": True, "sizes": list(sizes)}
 
 
 def _flowers(tmp: Path, sizes) -> dict:
@@ -163,10 +179,9 @@ def _flowers(tmp: Path, sizes) -> dict:
     from .flowers import write_flowers
 
     side, n_trainval, n_test = sizes
-    images, scenes = shapes.make_scenes(n_trainval + n_test, side, SEED, max_objects=1, radius=(0.22, 0.42))
-    write_flowers(tmp, images, scenes, n_trainval, shapes.CIFAR100_FINE, fine=True)
-    return {"generator": "shapes", "format": "flowers102", "real_size": True, "sizes": list(sizes),
-            **_stats(images[:n_trainval])}
+    (everything,) = _scenes((n_trainval + n_test,), side, max_objects=1, radius=(0.22, 0.42))
+    write_flowers(tmp, everything, None, n_trainval, shapes.CIFAR100_FINE, fine=True)
+    return {"generator": "shapes", "format": "flowers102", "real_size": True, "sizes": list(sizes)}
 
 
 _BUILDERS = {"voc": _voc, "coco": _coco, "pets": _pets, "flowers102": _flowers}

@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import VOCDetection, VOCSegmentation
 from torchvision.transforms.v2 import functional as F
 
-from .cache import JPEG, DataError
+from .cache import JPEG, DataError, split_items
 
 __all__ = ["VOC_CLASSES", "voc_palette", "write_voc", "VOCDetectionSet", "VOCSegmentationSet", "SPLITS"]
 
@@ -96,6 +96,8 @@ def _xml(image_id: str, size: int, scene, classes) -> bytes:
 def write_voc(folder: Path, splits: dict, classes, segmented: dict | None = None) -> None:
     """Write {split: (images uint8 NHWC, scenes)} under ``folder/VOCdevkit/VOC2012``; ids are split-NNNNNN.
 
+    A split may also be a sized iterable of (image, scene) pairs (see ``cache.split_items``).
+
     ``segmented``: {split: n} gives masks to the first n images of each split only (VOC2012 has masks for
     2,913 of its 11,540 detection images); default: every image.
     """
@@ -104,11 +106,12 @@ def write_voc(folder: Path, splits: dict, classes, segmented: dict | None = None
                 "ImageSets/Segmentation"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     all_ids, all_seg = [], []
-    for split, (images, scenes) in splits.items():
-        ids = [f"{split}_{i:06d}" for i in range(len(images))]
+    for split, part in splits.items():
+        n, items = split_items(part)
+        ids = [f"{split}_{i:06d}" for i in range(n)]
         seg = ids[:segmented[split]] if segmented is not None else ids
         masked = set(seg)
-        for image_id, img, sc in zip(ids, images, scenes):
+        for image_id, (img, sc) in zip(ids, items):
             Image.fromarray(img).save(base / "JPEGImages" / f"{image_id}.jpg", **JPEG)
             (base / "Annotations" / f"{image_id}.xml").write_bytes(_xml(image_id, img.shape[0], sc, classes))
             if image_id not in masked:
