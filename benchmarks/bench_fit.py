@@ -15,7 +15,9 @@ round share the machine's load; ratios across rounds would not). Both (a) and (b
 precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
 Torch uses ``--threads`` intra-op threads (default: every usable core, as ``setup`` does for light/full),
 whose idle waits sleep (``OMP_WAIT_POLICY=PASSIVE``, as ``setup`` arranges; ``--spin`` leaves OpenMP's
-spinning default): on a busy machine spinning threads take the cores their partners need.
+spinning default): on a busy machine spinning threads take the cores their partners need. Freed memory is
+kept for reuse (``course_utils.host.keep_freed_memory``, as ``setup`` and ``fit`` do; ``--default-malloc``
+compares glibc's default, which page-faults on every large tensor of every step).
 Ends with one line: ``fit/naive median R1 (min .. max)  fit/bound median R2 (min .. max)``.
 
     python benchmarks/bench_fit.py            # 10,240 images, 7 rounds
@@ -122,7 +124,7 @@ def _spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    from course_utils.host import usable_cores
+    from course_utils.host import keep_freed_memory, usable_cores
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="2,560 images and 3 rounds (default: 10,240 and 7)")
@@ -135,7 +137,12 @@ def main() -> None:
                    help="torch intra-op threads (default: every usable core, as setup() does for light/full)")
     p.add_argument("--spin", action="store_true", help="leave OpenMP's wait policy alone: idle threads spin "
                                                        "(default: OMP_WAIT_POLICY=PASSIVE, as setup() sets it)")
+    p.add_argument("--default-malloc", action="store_true", help="leave glibc's allocator as it is (default: "
+                   "keep freed memory for reuse, as setup() and fit() do: course_utils.host.keep_freed_memory)")
     args = p.parse_args()
+    if args.default_malloc:  # keep_freed_memory (also fit's call) leaves a user's malloc settings alone
+        os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 * 1024))  # glibc's default
+    malloc = "kept for reuse" if keep_freed_memory() else "default"
     n = args.n or (2560 if args.quick else 10240)
     rounds = args.rounds or (3 if args.quick else 7)
     torch.set_num_threads(args.threads)
@@ -148,6 +155,7 @@ def main() -> None:
     print(f"device {device} ({hw}); torch {torch.__version__}, torchvision {torchvision.__version__}; "
           f"{n} images 3×32×32, batch {BATCH}, amp {dtype}, channels_last {channels_last}, "
           f"{args.workers} DataLoader workers; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset (spin)')}; "
+          f"freed memory {malloc}; "
           f"load average {os.getloadavg()[0]:.1f}")
 
     images, labels = make_data(n)

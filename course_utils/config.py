@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .host import keep_freed_memory, usable_cores
 from .host import online as _online
-from .host import usable_cores
 from .paths import build_dir, data_dir, on_colab, use_weights_dir
 
 __all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "build_dir",
@@ -168,6 +168,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     ``data``: "real" or "shapes" (default: $COURSE_DATA_SOURCE, else real); light/full on "shapes" is a rehearsal.
     """
     _passive_waits()  # before torch loads OpenMP
+    keep_freed_memory()  # large tensors reuse freed memory instead of page-faulting afresh (glibc)
     import numpy as np
     import torch
 
