@@ -6,12 +6,14 @@
 #      random weights), one lesson at a time, until the time limit; the rest are listed as not run.
 #
 #   bash benchmarks/gpu_check.sh                       # on a GPU machine, from the repository root
-#   GPU_CHECK_LIMIT=120 FIT_ARGS="--n 512 --rounds 2" RECIPE_N=64 RECIPE_TEST=64 RECIPE_BATCH=32 \
-#     RECIPE_EPOCHS=2 LESSONS="00 04" PROFILE=light bash benchmarks/gpu_check.sh   # a CPU check of the script
+#   GPU_CHECK_LIMIT=600 FIT_ARGS="--n 512 --rounds 2" RECIPE_N=64 RECIPE_TEST=64 RECIPE_BATCH=32 \
+#     RECIPE_EPOCHS=2 LESSONS="00 04" PROFILE=light REHEARSE_ARGS=--no-write \
+#     bash benchmarks/gpu_check.sh                     # a CPU check of the script, everything turned down
 #
 # Knobs (environment): GPU_CHECK_LIMIT seconds for everything (default 840); FIT_ARGS for bench_fit.py
 # (default: its full run); RECIPE_N/RECIPE_TEST/RECIPE_BATCH/RECIPE_EPOCHS for bench_recipe.py (default
 # 50000/10000/512/3); LESSONS (default: every lesson) and PROFILE (default full) for the rehearsals;
+# REHEARSE_ARGS more arguments for `course rehearse` (e.g. --no-write to leave docs/measurements alone);
 # DEVICE (default: cuda when torch sees one, else cpu); PYTHON (default: python). Logs, the rehearsal's
 # measurements (docs/measurements/rehearse-<profile>.json) and report go to $OUT (default build/gpu_check).
 # Datasets: the shapes world at real sizes is generated on first use (CIFAR-10: about a minute; Pets at
@@ -73,7 +75,7 @@ echo "   ($(( $(date +%s) - t0 )) s)"
 lessons=${LESSONS:-$(ls notebooks/[0-9][0-9]_*.ipynb | xargs -n1 basename | cut -c1-2 | tr '\n' ' ')}
 for n in $lessons; do
   run_step "rehearsal $n" "$OUT/rehearse_$n.log" $PYTHON -m course_utils rehearse --profile "$PROFILE" \
-    --only "$n" --threads 0 --timeout "$(left)"
+    --only "$n" --threads 0 --timeout "$(left)" ${REHEARSE_ARGS:-}
   rc=$?
   name=$(ls notebooks/${n}_*.ipynb 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/.ipynb//')
   summary=$(grep -E "^${name:-$n}[^ ]* +(ok|failed|out-of-range|no-metrics)" "$OUT/rehearse_$n.log" | tail -n 1)
