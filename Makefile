@@ -10,7 +10,7 @@ VENV_FLAGS ?=
 PROFILE ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: run test site lab clean clean-notebooks student doctor bench venv
+.PHONY: run test site lab clean clean-notebooks student doctor bench rehearse venv
 
 venv: $(VENV)/.ready
 
@@ -22,6 +22,12 @@ $(VENV)/.ready: pyproject.toml
 
 run: venv
 	$(PY) -m course_utils run --profile $(PROFILE)
+
+# Every lesson's light profile on the shapes world at the real datasets' sizes, 2 threads (Binder's size),
+# offline; merges wall and CPU minutes per lesson into docs/measurements/rehearse-light.json (commit it).
+REHEARSE_ARGS ?=
+rehearse: venv
+	$(PY) -m course_utils rehearse --profile light $(REHEARSE_ARGS)
 
 test: venv
 	$(PY) -m course_utils test $(PYTEST_ARGS)

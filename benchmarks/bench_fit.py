@@ -7,13 +7,22 @@
     (c) bound  the compute bound: the same forward/backward/step on batches already made and on the
                device — no data work at all.
 
-Images/s are measured over whole epochs after one warm-up epoch, one epoch of each per round (a, b, c,
-a, b, c, ...) so that a busy machine slows all three alike; the median round is reported. Both (a) and (b) use the
-same precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
-Ends with one line: ``fit/naive R1  fit/bound R2``.
+Images/s are measured over whole epochs after one warm-up epoch. A round runs one epoch of each way,
+in the order a, b, c and then c, b, a in the next round, so that a machine getting busier or quieter
+during the run slows the three alike on average. Each way's min, median and max over the rounds are
+printed, and so are the ratios fit/naive and fit/bound taken *within* each round (the three epochs of a
+round share the machine's load; ratios across rounds would not). Both (a) and (b) use the same
+precision and memory layout as (c) (bf16/fp16 autocast and channels_last on a GPU, fp32 on a CPU).
+Torch uses ``--threads`` intra-op threads (default: every usable core, as ``setup`` does for light/full),
+whose idle waits sleep (``OMP_WAIT_POLICY=PASSIVE``, as ``setup`` arranges; ``--spin`` leaves OpenMP's
+spinning default): on a busy machine spinning threads take the cores their partners need. Freed memory is
+kept for reuse (``course_utils.host.keep_freed_memory``, as ``setup`` and ``fit`` do; ``--default-malloc``
+compares glibc's default, which page-faults on every large tensor of every step).
+Ends with one line: ``fit/naive median R1 (min .. max)  fit/bound median R2 (min .. max)``.
 
-    python benchmarks/bench_fit.py            # 10,240 images, 5 rounds
-    python benchmarks/bench_fit.py --quick    # 2,560 images, 2 rounds: a smoke run
+    python benchmarks/bench_fit.py            # 10,240 images, 7 rounds
+    python benchmarks/bench_fit.py --quick    # 2,560 images, 3 rounds: a smoke run
+    python benchmarks/bench_fit.py --threads 1   # one torch thread (see README: a busy 2-core machine)
 """
 from __future__ import annotations
 
@@ -21,17 +30,21 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 
-import torch
-import torchvision
-from PIL import Image
-from torch import nn
-from torchvision import transforms as T
+if "--spin" not in sys.argv:  # before torch loads OpenMP: idle threads sleep, as course_utils.setup arranges
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from course_utils.arch import simple_cnn
-from course_utils.train import TensorLoader, amp_dtype, fit
-from course_utils.train.loop import autocast
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+from torchvision import transforms as T  # noqa: E402
+
+from course_utils.arch import simple_cnn  # noqa: E402
+from course_utils.train import TensorLoader, amp_dtype, fit  # noqa: E402
+from course_utils.train.loop import autocast  # noqa: E402
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)  # CIFAR-10's, roughly
 BATCH = 256
@@ -106,17 +119,33 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
 def main() -> None:
+    from course_utils.host import keep_freed_memory, usable_cores
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="2,560 images and 2 rounds (default: 10,240 and 5)")
+    p.add_argument("--quick", action="store_true", help="2,560 images and 3 rounds (default: 10,240 and 7)")
     p.add_argument("--n", type=int, default=None, help="training images (default: 10240, quick 2560)")
-    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default: 5, quick 2)")
+    p.add_argument("--rounds", type=int, default=None, help="measured rounds (default: 7, quick 3)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda if any")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers "
                                                                                     "(default: CPU cores, <= 8)")
+    p.add_argument("--threads", type=int, default=usable_cores(),
+                   help="torch intra-op threads (default: every usable core, as setup() does for light/full)")
+    p.add_argument("--spin", action="store_true", help="leave OpenMP's wait policy alone: idle threads spin "
+                                                       "(default: OMP_WAIT_POLICY=PASSIVE, as setup() sets it)")
+    p.add_argument("--default-malloc", action="store_true", help="leave glibc's allocator as it is (default: "
+                   "keep freed memory for reuse, as setup() and fit() do: course_utils.host.keep_freed_memory)")
     args = p.parse_args()
+    if args.default_malloc:  # keep_freed_memory (also fit's call) leaves a user's malloc settings alone
+        os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 * 1024))  # glibc's default
+    malloc = "kept for reuse" if keep_freed_memory() else "default"
     n = args.n or (2560 if args.quick else 10240)
-    rounds = args.rounds or (2 if args.quick else 5)
+    rounds = args.rounds or (3 if args.quick else 7)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     dtype = amp_dtype(device)  # bf16/fp16 on a GPU, None (fp32) on a CPU
@@ -125,7 +154,9 @@ def main() -> None:
                                                          f"{torch.get_num_threads()} threads"
     print(f"device {device} ({hw}); torch {torch.__version__}, torchvision {torchvision.__version__}; "
           f"{n} images 3×32×32, batch {BATCH}, amp {dtype}, channels_last {channels_last}, "
-          f"{args.workers} DataLoader workers; load average {os.getloadavg()[0]:.1f}")
+          f"{args.workers} DataLoader workers; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset (spin)')}; "
+          f"freed memory {malloc}; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     images, labels = make_data(n)
     tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
@@ -146,25 +177,34 @@ def main() -> None:
     bound_opt = torch.optim.SGD(bound_model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     fit_model = model_for(device, channels_last)
 
-    # warm-up: worker start, allocator, cuDNN autotuning
-    naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last)
-    bound_epoch(bound_model, batches, steps, bound_opt, device, dtype)
-    fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
-
-    speeds = {"naive": [], "fit": [], "bound": []}
-    for r in range(rounds):
-        speeds["naive"].append(naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last))
+    def fit_epoch() -> float:
         h = fit(fit_model, fit_loader, epochs=1, lr=0.05, device=device, channels_last=channels_last, quiet=True)
-        speeds["fit"].append(h.last["images_per_s"])  # the epoch itself, not fit's one-off setup
-        speeds["bound"].append(bound_epoch(bound_model, batches, steps, bound_opt, device, dtype))
-        print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in speeds.items()))
+        return h.last["images_per_s"]  # the epoch itself, not fit's one-off setup
 
-    med = {k: statistics.median(v) for k, v in speeds.items()}
-    print(f"\n{'way':<8}{'images/s':>12}")
+    ways = {"naive": lambda: naive_epoch(naive_model, naive_loader, naive_opt, device, dtype, channels_last),
+            "fit": fit_epoch,
+            "bound": lambda: bound_epoch(bound_model, batches, steps, bound_opt, device, dtype)}
+    for run in ways.values():  # warm-up: worker start, allocator, cuDNN autotuning
+        run()
+
+    speeds: dict[str, list[float]] = {k: [] for k in ways}
+    ratios: dict[str, list[float]] = {"fit/naive": [], "fit/bound": []}
+    for r in range(rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))  # a b c, then c b a: drift cancels
+        for k in order:
+            speeds[k].append(ways[k]())
+        ratios["fit/naive"].append(speeds["fit"][-1] / speeds["naive"][-1])
+        ratios["fit/bound"].append(speeds["fit"][-1] / speeds["bound"][-1])
+        print(f"round {r + 1} ({' '.join(order)}): " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in speeds.items())
+              + f"  fit/naive {ratios['fit/naive'][-1]:.2f}  fit/bound {ratios['fit/bound'][-1]:.2f}"
+              + f"  load {os.getloadavg()[0]:.1f}", flush=True)
+
+    print(f"\n{'way':<10}{'min':>10}{'median':>10}{'max':>10}  images/s over {rounds} rounds")
     for k, label in (("naive", "(a) naive"), ("fit", "(b) fit"), ("bound", "(c) bound")):
-        print(f"{label:<10}{med[k]:>10,.0f}")
+        v = speeds[k]
+        print(f"{label:<10}{min(v):>10,.0f}{statistics.median(v):>10,.0f}{max(v):>10,.0f}")
     print(f"load average {os.getloadavg()[0]:.1f} (other processes on the machine slow all three alike)")
-    print(f"fit/naive {med['fit'] / med['naive']:.2f}  fit/bound {med['fit'] / med['bound']:.2f}")
+    print(f"fit/naive median {_spread(ratios['fit/naive'])}  fit/bound median {_spread(ratios['fit/bound'])}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from .record import record
 # Submodules, loaded on first attribute access (``course_utils.data``); kept in alphabetical order.
 _LAZY = {
     "arch", "centernet", "checks", "classifier_plots", "cli", "clip", "darknet", "data", "detection",
-    "grading", "host", "localization", "metrics", "nbtools", "paths", "plots", "proposals", "report",
+    "grading", "host", "localization", "metrics", "nbtools", "paths", "plots", "proposals", "rehearse", "report",
     "report_html", "robustness", "segmentation", "site", "sitecheck", "ssl", "train", "transfer", "vit",
 }
 __all__ = ["Config", "setup", "record", *sorted(_LAZY - {"cli"})]

@@ -6,7 +6,8 @@ multiply-add) and activation sizes. ``vgg`` builds the VGG configurations A-E fr
 ``features``/``avgpool``/``classifier`` layout matches torchvision's, so torchvision's weights load.
 ``simple_cnn`` is the course's one small CNN: conv -> ReLU -> pool stages + linear classifier (lesson 05);
 with ``batch_norm=True, global_pool=True`` the conv-BN-ReLU-pool backbone of lesson 08, of
-``course train --model small_cnn`` and of ``benchmarks/bench_fit.py``.
+``course train --model small_cnn`` and of ``benchmarks/bench_fit.py``. ``cifar_resnet18`` is lesson 07's
+full-profile recipe model (torchvision's ResNet-18 with a CIFAR stem), for ``benchmarks/bench_recipe.py``.
 
 Layouts: every model expects float NCHW input; sizes are (H, W) in pixels; kernels are square.
 """
@@ -20,7 +21,7 @@ from torch import nn
 
 __all__ = ["conv_output_size", "receptive_field", "layer_specs", "count_params", "params_by_layer",
            "count_flops", "activation_sizes", "VGG_CONFIGS", "VGG_PAPER_PARAMS", "vgg_features", "VGG",
-           "vgg", "simple_cnn"]
+           "vgg", "simple_cnn", "cifar_resnet18"]
 
 # The deck's table (Simonyan & Zisserman, 2015, Table 1). int: 3×3 conv with that many output channels;
 # (c, 1): 1×1 conv (config C); "M": 2×2 max-pool, stride 2; "LRN": local response normalisation.
@@ -200,3 +201,17 @@ def simple_cnn(channels: Sequence[int] = (16, 32, 64), num_classes: int = 10, in
         flat = hidden
     head.append(nn.Linear(flat, num_classes))
     return nn.Sequential(OrderedDict(features=nn.Sequential(*feats), classifier=nn.Sequential(*head)))
+
+
+def cifar_resnet18(num_classes: int = 10) -> nn.Module:
+    """torchvision's ResNet-18 with a CIFAR stem: 3×3 stride-1 conv, no max-pool (32×32 stays 32×32 in stage 1).
+
+    The model of lesson 07's full-profile recipe (the lesson builds it in front of the learner; this copy is for
+    benchmarks and scripts). 11,173,962 parameters for 10 classes.
+    """
+    import torchvision
+
+    model = torchvision.models.resnet18(num_classes=num_classes)
+    model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    return model

@@ -1,6 +1,8 @@
 """The ``course`` command (also ``python -m course_utils``): what the Makefile runs, usable without make.
 
     course run [--profile auto] [--only 00 01]   execute lessons, write build/report.md
+    course run --profile light --data shapes      a rehearsal: light's sizes on the shapes world at real sizes
+    course rehearse [--profile light] [--only 09]  rehearse and merge the times into docs/measurements/
     course test [PYTEST ARGS]                     run the test suite
     course doctor                                 check the installation and say what to fix
     course lab                                    JupyterLab on notebooks/
@@ -24,14 +26,37 @@ __all__ = ["main", "build_parser"]
 _COMMAND_MODULES = ("course_utils.data.cli", "course_utils.grading.cli", "course_utils.train.cli")
 
 
+def _check_data(profile: str, data: str | None) -> str | None:
+    """The message for a --profile/--data pair that cannot work (auto never picks a rehearsal), else None."""
+    if data == "shapes" and profile not in ("light", "full", "smoke"):
+        return "--data shapes needs --profile light or full: a rehearsal states which sizes it rehearses"
+    if data == "real" and profile == "smoke":
+        return "smoke runs on the small shapes world only: use --profile light or full for real data"
+    return None
+
+
 def _cmd_run(args) -> int:
     from .report import run_all
 
-    results = run_all(profile=args.profile, only=args.only, seed=args.seed)
+    problem = _check_data(args.profile, args.data)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    results = run_all(profile=args.profile, only=args.only, seed=args.seed, data=args.data, timeout=args.timeout)
     build = Path(os.environ.get("COURSE_BUILD", Path(__file__).resolve().parent.parent / "build"))
     print(f"\nreport: {build / 'report.md'}")
     print((build / "report.md").read_text(encoding="utf-8"))
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_rehearse(args) -> int:
+    from .rehearse import measurements_table, rehearse
+
+    if args.table:
+        print(measurements_table())
+        return 0
+    return rehearse(profile=args.profile, only=args.only, seed=args.seed, threads=args.threads or None,
+                    write=not args.no_write, timeout=args.timeout)
 
 
 def _cmd_site(args) -> int:
@@ -105,7 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="auto", help="smoke, light, full or auto (default: auto)")
     r.add_argument("--only", nargs="*", help="lesson numbers or name prefixes, e.g. 00 01 (default: all)")
     r.add_argument("--seed", type=int, default=0, help="seed passed to every lesson (default: 0)")
+    r.add_argument("--data", choices=("real", "shapes"), default=None,
+                   help="which data light/full read: real datasets, or the shapes world at real sizes "
+                        "(a rehearsal; random weights). Default: $COURSE_DATA_SOURCE, else real")
+    r.add_argument("--timeout", type=int, default=1800, help="seconds per cell before a lesson fails (default: 1800)")
     r.set_defaults(func=_cmd_run)
+
+    h = sub.add_parser("rehearse", help="run every lesson's light (or full) profile on the shapes world at real "
+                                        "sizes and commit the times (docs/measurements/)")
+    h.add_argument("--profile", default="light", choices=("light", "full"), help="default: light")
+    h.add_argument("--only", nargs="*", help="lesson numbers or name prefixes (default: all); rows merge into the table")
+    h.add_argument("--seed", type=int, default=0, help="seed passed to every lesson (default: 0)")
+    h.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads per lesson (default: 2, what Binder gives; 0: every core)")
+    h.add_argument("--no-write", action="store_true", help="do not touch docs/measurements/ (default: merge the times)")
+    h.add_argument("--timeout", type=int, default=3600, help="seconds per cell before a lesson fails (default: 3600)")
+    h.add_argument("--table", action="store_true", help="only print the README table from docs/measurements/")
+    h.set_defaults(func=_cmd_rehearse)
 
     s = sub.add_parser("site", help="build the course site (build/site/) from the executed lessons")
     s.add_argument("--no-solutions", action="store_true",

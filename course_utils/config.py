@@ -9,17 +9,24 @@ Profiles:
     light  real data (subsets), minutes on a laptop or Binder CPU.
     full   the real recipe, on a GPU, with real datasets and pretrained weights.
     auto   picks one of the above and says why.
+
+The profile says how much work; the data source says which data (``course_utils.data.rehearsal``):
+light and full read the real datasets unless ``data="shapes"`` (or ``$COURSE_DATA_SOURCE=shapes``, which
+``course run --data shapes`` sets) asks for a **rehearsal**: the profile's real sizes and code path on the
+shapes world generated at the real datasets' sizes, with random instead of pretrained weights. ``auto``
+never picks a rehearsal.
 """
 from __future__ import annotations
 
 import os
 import platform
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .host import keep_freed_memory, usable_cores
 from .host import online as _online
-from .host import usable_cores
 from .paths import build_dir, data_dir, on_colab, use_weights_dir
 
 __all__ = ["PROFILES", "Config", "setup", "resolve_profile", "pick_device", "data_dir", "build_dir",
@@ -39,10 +46,21 @@ class Config:
     data_dir: Path
     build_dir: Path
     on_colab: bool = False
+    data_source: str = "real"  # real | shapes (smoke is always shapes; light/full on shapes = a rehearsal)
 
     @property
     def smoke(self) -> bool:
         return self.profile == "smoke"
+
+    @property
+    def rehearsal(self) -> bool:
+        """True for light/full on the shapes world at real sizes, with random weights."""
+        return self.profile != "smoke" and self.data_source == "shapes"
+
+    @property
+    def profile_label(self) -> str:
+        """The profile as the banner and the report show it, e.g. 'light (rehearsal)'."""
+        return f"{self.profile} (rehearsal)" if self.rehearsal else self.profile
 
     def pick(self, smoke=None, light=None, full=None):
         """Return the value for the active profile, e.g. ``epochs = cfg.pick(smoke=1, light=5, full=30)``."""
@@ -53,7 +71,7 @@ class Config:
 
     def as_dict(self) -> dict:
         return {"profile": self.profile, "reason": self.reason, "seed": self.seed, "device": self.device,
-                "data_dir": str(self.data_dir)}
+                "data_dir": str(self.data_dir), "data_source": self.data_source, "rehearsal": self.rehearsal}
 
 
 def pick_device(prefer: str | None = None) -> str:
@@ -118,6 +136,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _passive_waits() -> None:
+    """Make idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY=PASSIVE``) unless the user chose.
+
+    On a busy CPU (Binder, a shared server, a laptop running other things) a spinning thread takes the core
+    its partner needs: measured on a busy 2-core machine, 2 spinning threads trained a small CNN at half the
+    speed of 1 thread; passive waits gave 2 threads the CPU efficiency of 1. OpenMP reads the variable when
+    torch first loads, so this only acts before the first ``import torch`` (a notebook's setup cell).
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _set_threads(profile: str) -> None:
     """Threads for CPU work: 1 for smoke (tiny ops, where thread hand-offs cost more than they save,
     and badly so on a busy machine), else every core this process may use. $OMP_NUM_THREADS wins."""
@@ -132,29 +162,38 @@ def _set_threads(profile: str) -> None:
 
 
 def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list[str] = (),
-          device: str | None = None, quiet: bool = False) -> Config:
-    """Seed everything, choose the device and the profile, print one banner, return a :class:`Config`."""
+          device: str | None = None, quiet: bool = False, data: str | None = None) -> Config:
+    """Seed everything, choose the device and the profile, print one banner, return a :class:`Config`.
+
+    ``data``: "real" or "shapes" (default: $COURSE_DATA_SOURCE, else real); light/full on "shapes" is a rehearsal.
+    """
+    _passive_waits()  # before torch loads OpenMP
+    keep_freed_memory()  # large tensors reuse freed memory instead of page-faulting afresh (glibc)
     import numpy as np
     import torch
 
+    from .data.rehearsal import REHEARSAL_NOTE, resolve_source  # config sits above data: data never imports config
     from .record import reset as _reset_records
 
     dev = pick_device(device)
     datasets = tuple(datasets)
     present = None
     if datasets:
-        from .data import is_cached as present  # config sits above data: data never imports config
+        from .data import is_cached as present
     prof, reason = resolve_profile(profile, dev, datasets, present)
+    source = resolve_source(prof, data)
     if dev == "cpu":
         _set_threads(prof)
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
-                 build_dir=build_dir(), on_colab=on_colab())
+                 build_dir=build_dir(), on_colab=on_colab(), data_source=source)
     use_weights_dir()  # torchvision/open_clip weights go to the course cache too (unless TORCH_HOME is set)
     _reset_records(cfg)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name(0)})" if dev == "cuda" else ""
-        print(f"profile  {prof:<6} - {reason}\n"
+        note = (f"{REHEARSAL_NOTE} - {prof}'s sizes and code path on made-up data: timings and code paths,"
+                " not results\n") if cfg.rehearsal else ""
+        print(f"{note}profile  {cfg.profile_label:<6} - {reason}\n"
               f"device   {dev}{gpu}, {torch.get_num_threads()} CPU threads\n"
               f"seed     {seed}\n"
               f"data     {cfg.data_dir}\n"

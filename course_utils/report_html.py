@@ -80,14 +80,15 @@ def report_table(results: list, ranges: dict, link: Callable[[str], str | None] 
     """HTML table: one row per :class:`~course_utils.report.NotebookResult`; ``link(name)`` gives its page."""
     rows = []
     for r in results:
-        expected = expected_for(ranges, r.name, r.profile)
+        expected = {} if getattr(r, "rehearsal", False) else expected_for(ranges, r.name, r.profile)
         problems = r.problems or (check(r.metrics, expected) if r.metrics else [])
         status = html.escape(r.status + (f": {r.error}" if r.error else ""))
         status += "".join(f"<br>{html.escape(p)}" for p in problems)
         href = link(r.name)
         name = f'<a href="{html.escape(href)}">{html.escape(r.name)}</a>' if href else html.escape(r.name)
         cls = "ok" if r.status == "ok" else "bad"
-        rows.append(f"<tr><td>{name}</td><td>{html.escape(r.profile or '-')}</td><td>{html.escape(r.device or '-')}</td>"
+        label = getattr(r, "profile_label", None) or r.profile or "-"  # e.g. "light (rehearsal)"
+        rows.append(f"<tr><td>{name}</td><td>{html.escape(label)}</td><td>{html.escape(r.device or '-')}</td>"
                     f"<td>{r.seconds:.1f}</td><td class='{cls}'>{status}</td><td>{_metrics_cell(r.metrics, expected)}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("lesson", "profile", "device", "seconds", "status",
                                              "numbers (dot: value; grey: expected range)"))

@@ -9,11 +9,16 @@ the state_dict comes from. The course's checkpoints are :func:`course_utils.arch
 JSON config saved beside one holds simple_cnn's keyword arguments (``channels``, ``batch_norm``,
 ``global_pool`` ..., ``num_classes``), from which the architecture is built again. Images are uint8
 NCHW in, features float (N, D) out.
+
+Every downloadable pretrained model goes through :func:`pretrained` (torchvision, open_clip, timm). In a
+rehearsal (``cfg.rehearsal``: light/full on the shapes world, see ``course_utils.data.rehearsal``) it
+builds the same architecture, through the same builder, with random weights and prints a note saying so.
 """
 from __future__ import annotations
 
 import inspect
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -22,8 +27,9 @@ from torch import nn
 
 from .arch import count_params, simple_cnn
 
-__all__ = ["use_weights_cache", "weights_path", "save_weights", "load_backbone", "replace_head", "freeze",
-           "count_trainable", "param_groups", "extract_features", "nearest_neighbours", "to_tensor_set"]
+__all__ = ["use_weights_cache", "weights_path", "save_weights", "pretrained", "random_weights", "load_backbone",
+           "replace_head", "freeze", "count_trainable", "param_groups", "extract_features", "nearest_neighbours",
+           "to_tensor_set"]
 
 _TORCHVISION = ("resnet18", "resnet34", "resnet50")
 
@@ -56,6 +62,93 @@ def save_weights(model: nn.Module, name: str, config: dict | None = None) -> Pat
     return path
 
 
+def random_weights(cfg=None) -> bool:
+    """True when pretrained weights must not be fetched: a rehearsal (``cfg.rehearsal``, or without a cfg
+    ``$COURSE_DATA_SOURCE=shapes``, which ``course run --data shapes`` sets for every lesson)."""
+    if cfg is not None:
+        return bool(getattr(cfg, "rehearsal", False))
+    from .data.rehearsal import requested_source
+
+    return requested_source() == "shapes"
+
+
+class _NoWeights(dict):
+    """Stands for a downloaded state_dict in a rehearsal: ``load_state_dict`` of it keeps the random init."""
+
+
+@contextmanager
+def _no_download():
+    """Inside: torchvision's ``weights.get_state_dict()`` returns a :class:`_NoWeights` and loading it is a
+    no-op, so a builder called with ``weights=...`` runs its real code (heads sized from the weights' meta,
+    aux heads, eps fixes) and only the weights file is missing."""
+    from torch.nn.modules.module import _IncompatibleKeys
+    from torchvision.models._api import WeightsEnum
+
+    get, load = WeightsEnum.get_state_dict, nn.Module.load_state_dict
+
+    def fake_get(self, *args, **kwargs):
+        return _NoWeights()
+
+    def fake_load(self, state_dict, *args, **kwargs):
+        return _IncompatibleKeys([], []) if isinstance(state_dict, _NoWeights) else load(self, state_dict, *args, **kwargs)
+
+    WeightsEnum.get_state_dict, nn.Module.load_state_dict = fake_get, fake_load
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict, nn.Module.load_state_dict = get, load
+
+
+_noted: set[str] = set()
+
+
+def _note(name: str) -> None:
+    if name not in _noted:  # once per model and process
+        _noted.add(name)
+        print(f"REHEARSAL: {name} built with random weights (pretrained weights are not downloaded in a "
+              "rehearsal); the code path is the real one, but what pretraining gives is absent.")
+
+
+def pretrained(name: str, cfg=None, weights: str = "DEFAULT", **kwargs) -> nn.Module:
+    """A pretrained model by name, its weights cached under the course's weights folder.
+
+    ``name``: a torchvision model ("resnet18", "fasterrcnn_mobilenet_v3_large_fpn", "deeplabv3_resnet50" ...;
+    ``weights`` names the enum member, default DEFAULT), ``"open_clip:ARCH/TAG"`` (e.g.
+    "open_clip:ViT-B-32/laion2b_s34b_b79k"; returns the CLIP model, get its tokenizer with
+    ``open_clip.get_tokenizer(ARCH)``) or ``"timm:NAME"``. ``kwargs`` go to the builder. In a rehearsal
+    (:func:`random_weights`) the same builder makes the same architecture with random weights, and says so.
+    """
+    rehearse = random_weights(cfg)
+    use_weights_cache()
+    if name.startswith("open_clip:"):
+        import open_clip
+
+        arch, _, tag = name.split(":", 1)[1].partition("/")
+        if not rehearse:
+            return open_clip.create_model(arch, pretrained=tag or None, **kwargs)
+        tag_cfg = open_clip.get_pretrained_cfg(arch, tag) if tag else {}
+        _note(name)
+        return open_clip.create_model(arch, pretrained=None, force_quick_gelu=bool(tag_cfg.get("quick_gelu")),
+                                      pretrained_text=False, **kwargs)
+    if name.startswith("timm:"):
+        import timm
+
+        model = timm.create_model(name.split(":", 1)[1], pretrained=not rehearse, **kwargs)
+        if rehearse:
+            _note(name)
+        return model
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(name)
+    chosen = enum.DEFAULT if weights == "DEFAULT" else enum[weights]
+    if not rehearse:
+        return torchvision.models.get_model(name, weights=chosen, **kwargs)
+    with _no_download():
+        model = torchvision.models.get_model(name, weights=chosen, **kwargs)
+    _note(name)
+    return model
+
+
 def _build(arch: str, num_classes: int | None) -> tuple[nn.Module, dict]:
     """The architecture (random weights) and the pretrained state_dict for ``arch``."""
     import torchvision
@@ -75,12 +168,15 @@ def _build(arch: str, num_classes: int | None) -> tuple[nn.Module, dict]:
     return simple_cnn(**kwargs), torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_backbone(arch: str, num_classes: int | None = None) -> nn.Module:
+def load_backbone(arch: str, num_classes: int | None = None, cfg=None) -> nn.Module:
     """Pretrained model ``arch`` ("resnet18/34/50": torchvision ImageNet weights; else a course checkpoint name).
 
     Both kinds go through ``model.load_state_dict(state_dict)``; the returned model keeps its old head
-    (use :func:`replace_head`).
+    (use :func:`replace_head`). In a rehearsal (see :func:`random_weights`) the torchvision ones come
+    from :func:`pretrained` with random weights; course checkpoints are made by the lesson, so they load.
     """
+    if arch in _TORCHVISION and random_weights(cfg):
+        return pretrained(arch, cfg)
     model, state = _build(arch, num_classes)
     model.load_state_dict(state)  # strict: every key must match, or we loaded the wrong file
     return model

@@ -147,3 +147,25 @@ def test_simple_cnn_shapes_params_and_variants():
     assert bn(torch.randn(2, 3, 20, 20)).shape == (2, 3)  # global pooling: any input size
     with pytest.raises(ValueError, match="shrink"):
         arch.simple_cnn((4, 4, 4, 4, 4, 4), in_size=32)
+
+
+def test_cifar_resnet18_is_lesson_07s_recipe_model():
+    import json
+
+    from course_utils.arch import cifar_resnet18
+    from course_utils.nbtools import ROOT
+
+    model = cifar_resnet18(10)
+    assert arch.count_params(model) == 11_173_962
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and isinstance(model.maxpool, nn.Identity)
+    acts = {}
+    model.layer1.register_forward_hook(lambda m, i, o: acts.update(layer1=o.shape))  # returns None: output kept
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10) and acts["layer1"] == (2, 64, 32, 32)
+    # the lesson defines the same model in front of the learner: build its definition and compare
+    nb = json.loads((ROOT / "notebooks" / "07_resnet.ipynb").read_text())
+    src = next("".join(c["source"]) for c in nb["cells"] if "def cifar_resnet18" in "".join(c["source"]))
+    namespace = {"torchvision": __import__("torchvision"), "nn": nn}
+    exec(src[src.index("def cifar_resnet18"):src.index("\n\n", src.index("def cifar_resnet18"))], namespace)
+    lesson = namespace["cifar_resnet18"](10)
+    assert [(k, v.shape) for k, v in lesson.state_dict().items()] == [(k, v.shape) for k, v in model.state_dict().items()]
+    assert repr(lesson) == repr(model)

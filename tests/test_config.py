@@ -69,3 +69,58 @@ def test_smoke_uses_one_cpu_thread_unless_told(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(n)
+
+
+@pytest.fixture()
+def keep_threads():
+    """setup() sets torch's thread count for light/full: put it back afterwards."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_rehearsal_banner_and_config(monkeypatch, capsys, keep_threads):
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    cfg = setup("light", device="cpu", data="shapes")
+    out = capsys.readouterr().out
+    assert out.startswith("REHEARSAL: shapes world at real sizes, random weights")
+    assert "profile  light (rehearsal) - asked for in the parameters cell" in out
+    assert cfg.rehearsal and cfg.data_source == "shapes" and cfg.profile == "light"  # light's sizes: cfg.pick
+    assert cfg.pick(smoke=1, light=5, full=30) == 5
+    assert cfg.as_dict()["rehearsal"] is True
+
+
+def test_setup_reads_the_data_source_from_the_environment(monkeypatch, capsys, keep_threads):
+    monkeypatch.setenv("COURSE_DATA_SOURCE", "shapes")  # what `course run --data shapes` sets for the kernels
+    assert setup("full", device="cpu", quiet=True).rehearsal
+    smoke = setup("smoke", device="cpu")
+    assert not smoke.rehearsal and smoke.data_source == "shapes"  # smoke is the small shapes world, not a rehearsal
+    assert "REHEARSAL" not in capsys.readouterr().out
+    monkeypatch.delenv("COURSE_DATA_SOURCE")
+    light = setup("light", device="cpu")
+    assert not light.rehearsal and light.data_source == "real"
+    assert "REHEARSAL" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cached,online", [(False, False), (True, False), (False, True)])
+def test_auto_never_picks_a_rehearsal(monkeypatch, cached, online, keep_threads):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    monkeypatch.setattr(config, "_online", lambda timeout=1.5: online)
+    monkeypatch.setattr("course_utils.data.is_cached", lambda name: cached)
+    cfg = setup("auto", device="cpu", datasets=("cifar10",), quiet=True)
+    assert not cfg.rehearsal  # missing data gives smoke, never light on made-up data
+    assert cfg.profile == ("light" if cached or online else "smoke")
+
+
+def test_setup_makes_idle_openmp_threads_sleep_unless_told():
+    import subprocess
+    import sys
+
+    code = ("import os, sys, course_utils; assert 'torch' not in sys.modules; course_utils.setup('smoke', quiet=True); "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,  # noqa: E731
+                                   check=True).stdout.strip()
+    assert run(env) == "PASSIVE"  # set before torch (and its OpenMP) loads
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"  # the user's choice wins

@@ -81,7 +81,34 @@ def test_seconds_chart_has_a_bar_per_lesson_and_run(tmp_path):
 
 def test_report_row_for_result_without_metrics(tmp_path):
     md = write_report([NotebookResult("x", "failed", 1.0, error="E: e")], tmp_path, {}).read_text()
-    assert "| x | - | - | 1.0 | failed: E: e | - |" in md
+    assert "| x | - | - | 1.0 | 0.0 | - | failed: E: e | - |" in md
+
+
+def test_a_rehearsal_is_labelled_timed_and_not_held_to_the_real_ranges(tmp_path, monkeypatch):
+    from course_utils.report import _save_run, data_source
+
+    nb = _notebook(tmp_path / "r.ipynb", 'course_utils.record("acc", 0.1)\nsum(i * i for i in range(3_000_000))')
+    ranges = {"r": {"light": {"acc": {"min": 0.5}}}}
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    with data_source("shapes"):  # what `course run --data shapes` does around the kernels
+        res = execute(nb, tmp_path / "out", profile="light", ranges=ranges)
+    assert "COURSE_DATA_SOURCE" not in __import__("os").environ  # put back afterwards
+    assert res.rehearsal and res.profile == "light" and res.profile_label == "light (rehearsal)"
+    assert res.status == "ok" and not res.problems  # made-up data: light's real ranges do not apply
+    assert res.cpu_seconds is not None and 0.1 < res.cpu_seconds < res.seconds * 2 + 5  # the kernel's CPU time
+    md = write_report([res], tmp_path, ranges).read_text()
+    assert "| r | light (rehearsal) |" in md and "REHEARSAL: shapes world at real sizes, random weights" in md
+    assert "REHEARSAL" in (tmp_path / "report.html").read_text()
+    _save_run([res], tmp_path)
+    assert list((tmp_path / "runs").glob("*.json")) == [tmp_path / "runs" / "light-rehearsal.json"]
+    real = execute(nb, tmp_path / "out", profile="light", ranges=ranges)
+    assert not real.rehearsal and real.status == "out-of-range"  # the same notebook on real data is checked
+
+
+def test_cli_refuses_a_rehearsal_without_a_size(capsys):
+    assert cli.main(["run", "--profile", "auto", "--data", "shapes"]) == 2
+    assert "--data shapes needs --profile light or full" in capsys.readouterr().err
+    assert cli.main(["run", "--profile", "smoke", "--data", "real"]) == 2
 
 
 def test_cli_nb_clean_check(tmp_path, capsys):
@@ -101,6 +128,6 @@ def test_cli_help_lists_commands(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     listed = re.search(r"^usage: course[^{]*\{([\w,]+)\}", out, re.M).group(1).split(",")  # the subcommands (the line may wrap)
-    for cmd in ("run", "test", "doctor", "lab", "nb"):
+    for cmd in ("run", "test", "doctor", "lab", "nb", "rehearse"):
         assert cmd in listed
         assert re.search(rf"^ {{4}}{cmd} +\w", out, re.M), f"{cmd} has no help line"

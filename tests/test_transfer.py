@@ -151,3 +151,83 @@ def test_torchvision_backbone_goes_through_weights_get_state_dict(monkeypatch):
     model = transfer.load_backbone("resnet18")
     assert calls == [(ResNet18_Weights.DEFAULT, str(transfer.use_weights_cache() / "torch"))]
     torch.testing.assert_close(model.state_dict()["conv1.weight"], fake["conv1.weight"])
+
+
+class _Rehearsal:
+    rehearsal = True
+
+
+def _refuse_downloads(monkeypatch):
+    from torchvision.models._api import WeightsEnum
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{self} was fetched in a rehearsal")
+
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", refuse)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "deeplabv3_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn"])
+def test_pretrained_in_a_rehearsal_is_the_real_architecture_with_random_weights(monkeypatch, capsys, name):
+    from torchvision.models._api import WeightsEnum
+
+    _refuse_downloads(monkeypatch)
+    transfer._noted.clear()
+    torch.manual_seed(0)
+    model = transfer.pretrained(name, _Rehearsal())
+    assert f"REHEARSAL: {name} built with random weights" in capsys.readouterr().out
+    torch.manual_seed(1)
+    other = transfer.pretrained(name, _Rehearsal())
+    first = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.ndim == 4)
+    assert not torch.equal(model.state_dict()[first], other.state_dict()[first])  # random, not a loaded file
+    assert capsys.readouterr().out == ""  # the note is printed once per model
+    # the real path (weights file present): its strict load_state_dict takes the rehearsal model's state,
+    # so both are one architecture - heads sized from the weights' meta (1000 ImageNet classes, 91 COCO ids,
+    # 21 VOC classes), aux heads on, frozen BatchNorm in pretrained detectors ...
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *a, **k: model.state_dict())
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    real = transfer.pretrained(name)
+    torch.testing.assert_close(real.state_dict()[first], model.state_dict()[first])
+
+
+def test_rehearsal_patch_is_undone(monkeypatch):
+    from torchvision.models._api import WeightsEnum
+
+    before = (WeightsEnum.get_state_dict, nn.Module.load_state_dict)
+    _refuse_downloads(monkeypatch)
+    patched = WeightsEnum.get_state_dict
+    transfer.pretrained("resnet18", _Rehearsal())
+    assert (WeightsEnum.get_state_dict, nn.Module.load_state_dict) == (patched, before[1])
+    a, b = bn_cnn(3), bn_cnn(3)
+    with pytest.raises(RuntimeError):
+        a.load_state_dict({"nope": torch.zeros(1)})  # strict loading works as before
+    a.load_state_dict(b.state_dict())
+
+
+def test_load_backbone_takes_the_rehearsal_from_cfg_or_environment(monkeypatch):
+    _refuse_downloads(monkeypatch)
+    assert isinstance(transfer.load_backbone("resnet18", cfg=_Rehearsal()), torchvision.models.ResNet)
+    monkeypatch.setenv("COURSE_DATA_SOURCE", "shapes")  # `course run --data shapes`, no cfg passed
+    assert isinstance(transfer.load_backbone("resnet18"), torchvision.models.ResNet)
+    assert transfer.random_weights() and not transfer.random_weights(type("C", (), {"rehearsal": False})())
+
+
+def test_pretrained_outside_a_rehearsal_loads_the_weights(monkeypatch):
+    from torchvision.models import ResNet18_Weights
+
+    monkeypatch.delenv("COURSE_DATA_SOURCE", raising=False)
+    torch.manual_seed(0)
+    fake = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(ResNet18_Weights, "get_state_dict", lambda self, *a, **k: fake)
+    model = transfer.pretrained("resnet18")
+    torch.testing.assert_close(model.state_dict()["fc.weight"], fake["fc.weight"])
+
+
+def test_open_clip_rehearsal_builds_offline(monkeypatch, capsys):
+    import open_clip
+
+    monkeypatch.setattr("open_clip.factory.download_pretrained", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("downloaded in a rehearsal")))
+    model = transfer.pretrained("open_clip:RN50/openai", _Rehearsal())
+    assert isinstance(model, open_clip.CLIP) and "REHEARSAL: open_clip:RN50/openai" in capsys.readouterr().out
+    # the openai tag was trained with QuickGELU: the rehearsal builds that variant too
+    assert any(type(m).__name__ == "QuickGELU" for m in model.modules())

@@ -12,11 +12,11 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..paths import data_dir
 
-__all__ = ["DataError", "file_hash", "verify_file", "shapes_dir", "build_once", "read_manifest"]
+__all__ = ["DataError", "file_hash", "verify_file", "shapes_dir", "build_once", "read_manifest", "split_items"]
 
 MANIFEST = "manifest.json"
 JPEG = {"quality": 95, "subsampling": 0}  # shapes JPEGs: lossy like the real sets, but no chroma smearing
@@ -90,3 +90,12 @@ def build_once(folder: Path, builder: Callable[[Path], dict], rebuild: bool = Fa
     else:
         print(f"generated {folder.name} ({len(files)} files) in {time.perf_counter() - t0:.1f} s -> {folder}")
     return read_manifest(folder)
+
+
+def split_items(part) -> tuple[int, Iterable]:
+    """(count, (image, scene) pairs) of one split handed to a writer: an (images, scenes) tuple, or a sized
+    iterable of pairs (the large real-size worlds stream through the writers a chunk at a time)."""
+    if isinstance(part, tuple):
+        images, scenes = part
+        return len(scenes), zip(images, scenes)
+    return len(part), iter(part)

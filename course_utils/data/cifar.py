@@ -186,15 +186,21 @@ def balanced_subset(labels: torch.Tensor, limit: int) -> torch.Tensor:
 
 
 def load_tensors(name: str, split: str, cfg, limit: int | None = None, upright: bool = False) -> ImageSet:
-    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full.
+    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full (or, in a
+    rehearsal, the shapes world at CIFAR's real size: 50,000 + 10,000 images).
 
     ``upright`` (smoke only): the shapes world with objects upright, for tasks that
     need a "which way is up" (real photos already have one); light/full ignore it.
     """
+    from .rehearsal import source_of
     from .registry import ensure
 
     _check(name, split)
-    if cfg.profile == "smoke":
+    if cfg.profile != "smoke" and source_of(cfg) == "shapes":
+        root, synthetic = ensure(name, source="shapes"), True
+        source = f"shapes-{10 if name == 'cifar10' else 100} at CIFAR-{name[5:]}'s real size (rehearsal)"
+        ds = open_cifar(root, name, split, synthetic=True)
+    elif cfg.profile == "smoke":
         root, synthetic = shapes_cifar(name, upright=upright), True
         source = f"shapes-{10 if name == 'cifar10' else 100}{' (upright)' if upright else ''} in CIFAR-{name[5:]} pickle format"
         try:

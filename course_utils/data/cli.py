@@ -38,6 +38,13 @@ def _cmd_shapes(args) -> int:
     from .datasets import NAMES, _KIND, shapes_set
 
     names = args.names or list(NAMES)
+    if args.real_sizes:  # the rehearsal's worlds: real sizes, real layouts
+        from .registry import real_name
+        from .rehearsal import REAL_SIZES, real_root
+
+        for name in dict.fromkeys(real_name(n) for n in (args.names or list(REAL_SIZES))):
+            print(f"✓ {name}: {real_root(name)}")
+        return 0
     for name in names:
         if name in ("cifar10", "cifar100"):
             shapes_cifar(name, rebuild=args.rebuild)
@@ -62,6 +69,8 @@ def register(subparsers) -> None:
     g = sub.add_parser("shapes", help="generate the shapes world now (default: every dataset)")
     g.add_argument("names", nargs="*", help="datasets to generate (default: all)")
     g.add_argument("--rebuild", action="store_true", help="regenerate even if cached (default: reuse)")
+    g.add_argument("--real-sizes", action="store_true",
+                   help="the worlds a rehearsal reads: the real datasets' sizes and layouts (minutes each)")
     g.set_defaults(func=_cmd_shapes)
 
 

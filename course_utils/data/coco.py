@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import CocoCaptions, CocoDetection, wrap_dataset_for_transforms_v2
 from torchvision.transforms.v2 import functional as F
 
-from .cache import JPEG, DataError
+from .cache import JPEG, DataError, split_items
 
 __all__ = ["write_coco", "CocoDetectionSet", "CocoCaptionSet"]
 
@@ -40,15 +40,18 @@ def _rle(mask: np.ndarray) -> dict:
 def write_coco(folder: Path, splits: dict, classes, captions: dict | None = None) -> None:
     """Write {split: (images uint8 NHWC, scenes)} (+ {split: [[caption, ...] per image]}) in COCO layout.
 
-    ``classes`` are the object names without background; category ids are 1..len(classes).
+    ``classes`` are the object names without background; category ids are 1..len(classes). A split may also
+    be a sized iterable of (image, scene) pairs (``cache.split_items``), and ``captions`` a function
+    scene -> [caption, ...].
     """
     folder = Path(folder)
     (folder / "annotations").mkdir(parents=True, exist_ok=True)
     categories = [{"id": i + 1, "name": c, "supercategory": "shape"} for i, c in enumerate(classes)]
-    for split, (images, scenes) in splits.items():
+    for split, part in splits.items():
         (folder / "images" / split).mkdir(parents=True, exist_ok=True)
         entries, anns, caps = [], [], []
-        for i, (img, sc) in enumerate(zip(images, scenes)):
+        n, items = split_items(part)
+        for i, (img, sc) in enumerate(items):
             image_id = i + 1
             name = f"{image_id:012d}.jpg"
             Image.fromarray(img).save(folder / "images" / split / name, **JPEG)
@@ -58,7 +61,8 @@ def write_coco(folder: Path, splits: dict, classes, captions: dict | None = None
                 anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(shape) + 1,
                              "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(mask.sum()), "iscrowd": 0,
                              "segmentation": _rle(mask)})
-            for text in (captions or {}).get(split, [[]] * len(images))[i]:
+            texts = captions(sc) if callable(captions) else (captions or {}).get(split, [[]] * n)[i]
+            for text in texts:
                 caps.append({"id": len(caps) + 1, "image_id": image_id, "caption": text})
         info = {"description": "shapes world in COCO format (course_utils)", "version": "1.0"}
         doc = {"info": info, "images": entries, "annotations": anns, "categories": categories}

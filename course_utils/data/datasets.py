@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import shapes
 from .cache import DataError, build_once, shapes_dir
+from .rehearsal import source_of
 from .transforms import channel_stats
 
 __all__ = ["get_dataset", "shapes_set", "SMOKE_SIZES", "NAMES", "splits_of"]
@@ -88,26 +89,30 @@ def shapes_set(kind: str, seed: int = 0, sizes: tuple[int, int, int] | None = No
     return folder
 
 
-def _real(name: str, split: str, transforms):
+def _real(name: str, split: str, transforms, source: str = "real"):
+    """The real set's reader on ``ensure``'s root: the real files, or in a rehearsal (``source="shapes"``) the
+    shapes world at the real size in the same layout (only the class list and checksum table differ)."""
     from .registry import ensure
 
-    kind = _KIND[name]
+    kind, shapes_world = _KIND[name], source == "shapes"
     if kind == "voc":
-        from .voc import VOCDetectionSet, VOCSegmentationSet
+        from .voc import VOC_CLASSES, VOCDetectionSet, VOCSegmentationSet
         cls = VOCDetectionSet if name == "voc_det" else VOCSegmentationSet
-        return cls(ensure("voc"), split, transforms=transforms)
+        return cls(ensure("voc", source=source), split, classes=_CLASSES if shapes_world else VOC_CLASSES,
+                   transforms=transforms)
     if kind in ("coco", "captions"):
         from .coco import CocoCaptionSet, CocoDetectionSet
-        root = ensure("coco")
+        root = ensure("coco", source=source)
         ids = _coco_cut(root, split)
         cls = CocoDetectionSet if kind == "coco" else CocoCaptionSet
         return cls(root, split, transforms, image_dir="val2017", ann_split="val2017", image_ids=ids)
     if kind == "pets":
         from .pets import PetsSet
-        return PetsSet(ensure("pets").parent, split, segmentation=name == "pets_seg", transforms=transforms,
-                       boxes=name == "pets_box")
+        return PetsSet(ensure("pets", source=source).parent, split, segmentation=name == "pets_seg",
+                       transforms=transforms, boxes=name == "pets_box")
     from .flowers import FlowersSet
-    return FlowersSet(ensure("flowers102").parent, split, transforms=transforms)
+    return FlowersSet(ensure("flowers102", source=source).parent, split, transforms=transforms,
+                      synthetic=shapes_world)
 
 
 def _coco_cut(root: Path, split: str) -> list[int]:
@@ -121,7 +126,8 @@ def _coco_cut(root: Path, split: str) -> list[int]:
 
 
 def get_dataset(name: str, split: str, cfg, transforms=None):
-    """A torch Dataset for ``name`` (see the table above): real data in light/full, the shapes world in smoke.
+    """A torch Dataset for ``name`` (see the table above): real data in light/full, the shapes world in smoke,
+    and in a rehearsal (light/full on the shapes world) the shapes world at the real size, read by the real path.
 
     Samples are tv_tensors (Image uint8 (3, H, W); BoundingBoxes xyxy; Mask), except CIFAR (PIL + int,
     torchvision's own class). ``transforms`` is a v2 transform applied to (image, target) jointly;
@@ -131,14 +137,16 @@ def get_dataset(name: str, split: str, cfg, transforms=None):
         raise DataError(f"unknown dataset {name!r}: use one of {', '.join(NAMES)}")
     if split not in splits_of(name):
         raise DataError(f"{name} has no split {split!r}: use one of {', '.join(splits_of(name))}")
+    source = source_of(cfg)
     if name in ("cifar10", "cifar100"):
         from .cifar import open_cifar, shapes_cifar
         from .registry import ensure
         if cfg.profile == "smoke":
             return open_cifar(shapes_cifar(name), name, split, synthetic=True, transform=transforms)
-        return open_cifar(ensure(name), name, split, transform=transforms)
+        return open_cifar(ensure(name, source=source), name, split, synthetic=source == "shapes",
+                          transform=transforms)
     if cfg.profile != "smoke":
-        return _real(name, split, transforms)
+        return _real(name, split, transforms, source)
     kind = _KIND[name]
     root = shapes_set(kind)
     if kind == "voc":

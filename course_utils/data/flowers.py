@@ -16,7 +16,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import Flowers102
 from torchvision.transforms.v2 import functional as F
 
-from .cache import JPEG, DataError, read_manifest
+from .cache import JPEG, DataError, read_manifest, split_items
 
 __all__ = ["write_flowers", "ShapesFlowers102", "FlowersSet", "SPLITS"]
 
@@ -35,14 +35,26 @@ def _savemat(path: Path, data: dict) -> None:
     path.write_bytes(bytes(raw))
 
 
-def write_flowers(folder: Path, images: np.ndarray, scenes: list, n_trainval: int, classes) -> None:
-    """Write images (uint8 NHWC) of one-object scenes: first half of n_trainval train, rest val, then test."""
+def write_flowers(folder: Path, images: np.ndarray, scenes: list, n_trainval: int, classes,
+                  fine: bool = False) -> None:
+    """Write images (uint8 NHWC) of one-object scenes: first half of n_trainval train, rest val, then test.
+
+    The label is the object's shape, or with ``fine`` its colour x shape pair (shape * 10 + colour, 100
+    classes, ``classes`` = ``shapes.CIFAR100_FINE``). With ``scenes=None``, ``images`` is a sized iterable of
+    (image, scene) pairs (``cache.split_items``).
+    """
+    from .shapes import COLOURS
+
     base = Path(folder) / "flowers-102"
     (base / "jpg").mkdir(parents=True, exist_ok=True)
-    labels = np.array([int(sc["shape"][0]) + 1 if len(sc["shape"]) else 1 for sc in scenes], dtype=np.uint8)
-    for i, img in enumerate(images, 1):
+    label_of = (lambda sc: int(sc["shape"][0]) * len(COLOURS) + int(sc["colour"][0])) if fine else \
+        (lambda sc: int(sc["shape"][0]))
+    n, items = split_items((images, scenes) if scenes is not None else images)
+    labels = np.ones(n, dtype=np.uint8)
+    for i, (img, sc) in enumerate(items, 1):
         Image.fromarray(img).save(base / "jpg" / f"image_{i:05d}.jpg", **JPEG)
-    ids = np.arange(1, len(images) + 1, dtype=np.uint16)
+        labels[i - 1] = label_of(sc) + 1 if len(sc["shape"]) else 1
+    ids = np.arange(1, n + 1, dtype=np.uint16)
     half = n_trainval // 2
     _savemat(base / "imagelabels.mat", {"labels": labels[None, :]})
     _savemat(base / "setid.mat", {"trnid": ids[None, :half], "valid": ids[None, half:n_trainval],

@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import OxfordIIITPet
 from torchvision.transforms.v2 import functional as F
 
-from .cache import JPEG, DataError
+from .cache import JPEG, DataError, split_items
 from .voc import _void_border
 
 __all__ = ["write_pets", "PetsSet", "SPLITS"]
@@ -30,18 +30,28 @@ __all__ = ["write_pets", "PetsSet", "SPLITS"]
 SPLITS = ("trainval", "test")
 
 
-def write_pets(folder: Path, splits: dict, classes) -> None:
-    """Write {split: (images uint8 NHWC, one-object scenes)} in the Oxford-IIIT Pet layout under ``folder``."""
+def write_pets(folder: Path, splits: dict, classes, n_classes: int | None = None) -> None:
+    """Write {split: (images uint8 NHWC, one-object scenes)} in the Oxford-IIIT Pet layout under ``folder``.
+
+    The label is the object's shape (``classes`` names the shapes), or with ``n_classes`` its colour x shape
+    pair (shape * 10 + colour) modulo ``n_classes`` (``classes`` then has ``n_classes`` names): 37 classes
+    like the real set, each a fixed set of 2-3 pairs. A split may also be a sized iterable of (image, scene)
+    pairs (``cache.split_items``).
+    """
+    from .shapes import COLOURS
+
     base = Path(folder) / "oxford-iiit-pet"
     for sub in ("images", "annotations/trimaps"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     n = 0
-    for split, (images, scenes) in splits.items():
+    for split, part in splits.items():
         lines = []
-        for img, sc in zip(images, scenes):
+        for img, sc in split_items(part)[1]:
             if len(sc["shape"]) == 0:
                 continue
             label = int(sc["shape"][0])
+            if n_classes:
+                label = (label * len(COLOURS) + int(sc["colour"][0])) % n_classes
             image_id = f"{classes[label].capitalize()}_{n}"
             n += 1
             Image.fromarray(img).save(base / "images" / f"{image_id}.jpg", **JPEG)

@@ -97,11 +97,18 @@ def is_cached(name: str) -> bool:
     return all((folder / rel).exists() for rel in spec.expect)
 
 
-def ensure(name: str, progress: bool = True) -> Path:
-    """Download (resumable, verified) and extract the real dataset unless cached; return its root."""
+def ensure(name: str, progress: bool = True, source: str | None = None) -> Path:
+    """Download (resumable, verified) and extract the real dataset unless cached; return its root.
+
+    With ``source="shapes"`` (default: ``$COURSE_DATA_SOURCE``), a rehearsal: the shapes world at the real
+    set's size, in its layout (:func:`course_utils.data.rehearsal.real_root`), and never the network.
+    """
     from .download import download, extract
+    from .rehearsal import real_root, requested_source
 
     key = real_name(name)
+    if (source or requested_source()) == "shapes":
+        return real_root(key, progress=progress)
     spec, root = REAL[key], root_of(key)
     if is_cached(key):
         return root

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["VERSION", "SHAPES", "COLOURS", "WARM", "UPRIGHT_DEGREES", "CIFAR100_FINE", "CIFAR100_COARSE", "make_classification",
-           "make_scenes", "Scene"]
+           "make_scenes", "iter_scenes", "Scene"]
 
 VERSION = 2  # bump when the rendering changes: cached sets are keyed by it
 SHAPES = ("circle", "square", "triangle", "star", "hexagon", "cross", "ring", "crescent", "heart", "arrow")
@@ -230,14 +230,25 @@ def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, mi
     Later objects occlude earlier ones; masks and boxes describe the *visible* part, and objects with
     fewer than ``min_pixels`` visible pixels are dropped (as VOC/COCO annotators would). Object radii
     are drawn from ``radius`` (fractions of the image side). Rendered without supersampling: masks are
-    exactly the pixels each object covers.
+    exactly the pixels each object covers. :func:`iter_scenes` gives the same scenes chunk by chunk.
     """
-    rng = np.random.default_rng([seed, size, max_objects, 2, int(radius[0] * 1000), int(radius[1] * 1000)])
-    count = rng.integers(1, max_objects + 1, n)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     scenes: list[Scene] = []
-    for start in range(0, n, _CHUNK // 4):
-        m = min(n, start + _CHUNK // 4) - start
+    for chunk, chunk_scenes in iter_scenes(n, size, seed, max_objects, min_pixels, radius):
+        images[len(scenes):len(scenes) + len(chunk)] = chunk
+        scenes += chunk_scenes
+    return images, scenes
+
+
+def iter_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, min_pixels: int = 40,
+                radius: tuple[float, float] = (0.09, 0.2)):
+    """:func:`make_scenes`'s images and scenes, yielded a chunk at a time as (images uint8 (M, H, W, 3), scenes):
+    the large real-size worlds of a rehearsal are written without holding them all in memory."""
+    rng = np.random.default_rng([seed, size, max_objects, 2, int(radius[0] * 1000), int(radius[1] * 1000)])
+    count = rng.integers(1, max_objects + 1, n)
+    chunk = _CHUNK // 4 if size <= 128 else max(4, _CHUNK // 4 * 128 * 128 // (size * size))  # bounds memory
+    for start in range(0, n, chunk):
+        m = min(n, start + chunk) - start
         img = _background(rng, m, size)
         _clutter(rng, img, size, slots=4, scale=size / 48)
         owner = np.full((m, size, size), -1, dtype=np.int64)  # which object owns each pixel
@@ -252,7 +263,7 @@ def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, mi
             alpha *= present[:, None, None]
             _paint(img, alpha, _object_colours(rng, colours[:, k]), _shading(rng, m, size, cx, cy, r))
             owner[alpha > 0.5] = k
-        images[start:start + m] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        scenes: list[Scene] = []
         for i in range(m):
             keep, boxes, masks = [], [], []
             for k in range(count[start + i]):
@@ -266,4 +277,4 @@ def make_scenes(n: int, size: int = 128, seed: int = 0, max_objects: int = 4, mi
             scenes.append(Scene(shape=shapes[i, keep].astype(np.int64), colour=colours[i, keep].astype(np.int64),
                                 boxes=np.array(boxes, dtype=np.float32).reshape(-1, 4),
                                 masks=np.array(masks, dtype=bool).reshape(-1, size, size)))
-    return images, scenes
+        yield np.clip(np.rint(img), 0, 255).astype(np.uint8), scenes

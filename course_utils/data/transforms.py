@@ -65,6 +65,12 @@ def norm_stats(name: str, cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
             m = read_manifest(shapes_set(_KIND[name]))
         return tuple(m["mean"]), tuple(m["std"])
     if name in ("cifar10", "cifar100"):
+        from .rehearsal import source_of
+        if source_of(cfg) == "shapes":  # a rehearsal: the stats of the shapes world at CIFAR's size
+            from .cache import read_manifest
+            from .registry import ensure
+            m = read_manifest(ensure(name, source="shapes"))
+            return tuple(m["mean"]), tuple(m["std"])
         path = data_dir() / "stats.json"
         cache = json.loads(path.read_text()) if path.is_file() else {}
         if name not in cache:

@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 from torchvision.datasets import VOCDetection, VOCSegmentation
 from torchvision.transforms.v2 import functional as F
 
-from .cache import JPEG, DataError
+from .cache import JPEG, DataError, split_items
 
 __all__ = ["VOC_CLASSES", "voc_palette", "write_voc", "VOCDetectionSet", "VOCSegmentationSet", "SPLITS"]
 
@@ -93,29 +93,41 @@ def _xml(image_id: str, size: int, scene, classes) -> bytes:
     return ET.tostring(ann, encoding="utf-8")
 
 
-def write_voc(folder: Path, splits: dict, classes) -> None:
-    """Write {split: (images uint8 NHWC, scenes)} under ``folder/VOCdevkit/VOC2012``; ids are split-NNNNNN."""
+def write_voc(folder: Path, splits: dict, classes, segmented: dict | None = None) -> None:
+    """Write {split: (images uint8 NHWC, scenes)} under ``folder/VOCdevkit/VOC2012``; ids are split-NNNNNN.
+
+    A split may also be a sized iterable of (image, scene) pairs (see ``cache.split_items``).
+
+    ``segmented``: {split: n} gives masks to the first n images of each split only (VOC2012 has masks for
+    2,913 of its 11,540 detection images); default: every image.
+    """
     base = Path(folder) / _BASE
     for sub in ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject", "ImageSets/Main",
                 "ImageSets/Segmentation"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    all_ids = []
-    for split, (images, scenes) in splits.items():
-        ids = [f"{split}_{i:06d}" for i in range(len(images))]
-        for image_id, img, sc in zip(ids, images, scenes):
+    all_ids, all_seg = [], []
+    for split, part in splits.items():
+        n, items = split_items(part)
+        ids = [f"{split}_{i:06d}" for i in range(n)]
+        seg = ids[:segmented[split]] if segmented is not None else ids
+        masked = set(seg)
+        for image_id, (img, sc) in zip(ids, items):
             Image.fromarray(img).save(base / "JPEGImages" / f"{image_id}.jpg", **JPEG)
             (base / "Annotations" / f"{image_id}.xml").write_bytes(_xml(image_id, img.shape[0], sc, classes))
+            if image_id not in masked:
+                continue  # detection only, like most VOC2012 images
             cls = np.zeros(img.shape[:2], dtype=np.int64)
             inst = np.zeros(img.shape[:2], dtype=np.int64)
             for k, (shape, mask) in enumerate(zip(sc["shape"], sc["masks"]), 1):
                 cls[mask], inst[mask] = int(shape) + 1, k
             (base / "SegmentationClass" / f"{image_id}.png").write_bytes(_png(_void_border(cls)))
             (base / "SegmentationObject" / f"{image_id}.png").write_bytes(_png(_void_border(inst)))
-        for sub in ("Main", "Segmentation"):
-            (base / "ImageSets" / sub / f"{split}.txt").write_text("".join(i + "\n" for i in ids))
+        (base / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(i + "\n" for i in ids))
+        (base / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(i + "\n" for i in seg))
         all_ids += ids
-    for sub in ("Main", "Segmentation"):
-        (base / "ImageSets" / sub / "trainval.txt").write_text("".join(i + "\n" for i in all_ids))
+        all_seg += seg
+    (base / "ImageSets" / "Main" / "trainval.txt").write_text("".join(i + "\n" for i in all_ids))
+    (base / "ImageSets" / "Segmentation" / "trainval.txt").write_text("".join(i + "\n" for i in all_seg))
 
 
 def _open(cls, root: Path, split: str):

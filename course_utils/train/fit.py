@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import pick_device, seed_everything
+from ..host import keep_freed_memory
 from . import ddp
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History, environment
@@ -104,6 +105,7 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
     ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min), saved as ``best.pt``; ``early_stop``: patience
     in epochs. ``config``: extra entries (e.g. ``cfg.as_dict()``) stored in the History and checkpoints.
     """
+    keep_freed_memory()  # as setup() does: activations reuse freed memory instead of page-faulting (glibc)
     if seed is not None:
         seed_everything(seed)
     config = config.as_dict() if hasattr(config, "as_dict") else config  # a course_utils.Config is fine too
