@@ -22,10 +22,13 @@ __all__ = ["marker_svg", "report_table", "chart_bars", "seconds_chart", "STYLE"]
 
 STYLE = """<style>
 .course-report{border-collapse:collapse;font-size:0.9em;width:100%}
-.course-report td:last-child{width:55%}
+.course-report tr.numbers td{border-top:none;padding-bottom:8px}
+.course-report tr.head td{border-bottom:none}
 .course-report td,.course-report th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 .course-report .ok{color:#1a7f37;font-weight:bold}.course-report .bad{color:#cf222e;font-weight:bold}
 .course-metric{display:inline-block;margin:1px 10px 1px 0;white-space:nowrap;font-family:monospace;font-size:0.85em}
+.course-metric.long{white-space:normal;overflow-wrap:anywhere}
+.course-report-wrap{overflow-x:auto;max-width:100%}
 .course-metric svg{vertical-align:middle;margin-left:4px}
 </style>"""
 _W, _H = 120, 14
@@ -72,7 +75,8 @@ def _metrics_cell(metrics: dict, expected: dict) -> str:
         spec = expected.get(name)
         mark = marker_svg(value, spec) if spec else ""
         shown = _fmt(value) if not isinstance(value, list) else html.escape(str(value))
-        parts.append(f'<span class="course-metric">{html.escape(name)} = {shown}{mark}</span>')
+        cls = "course-metric long" if len(name) + len(shown) > 48 else "course-metric"  # long lists may wrap
+        parts.append(f'<span class="{cls}">{html.escape(name)} = {shown}{mark}</span>')
     return " ".join(parts) or "-"
 
 
@@ -88,13 +92,14 @@ def report_table(results: list, ranges: dict, link: Callable[[str], str | None] 
         name = f'<a href="{html.escape(href)}">{html.escape(r.name)}</a>' if href else html.escape(r.name)
         cls = "ok" if r.status == "ok" else "bad"
         label = getattr(r, "profile_label", None) or r.profile or "-"  # e.g. "light (rehearsal)"
-        rows.append(f"<tr><td>{name}</td><td>{html.escape(label)}</td><td>{html.escape(r.device or '-')}</td>"
-                    f"<td>{r.seconds:.1f}</td><td class='{cls}'>{status}</td><td>{_metrics_cell(r.metrics, expected)}</td></tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("lesson", "profile", "device", "seconds", "status",
-                                             "numbers (dot: value; grey: expected range)"))
+        rows.append(f"<tr class='head'><td>{name}</td><td>{html.escape(label)}</td><td>{html.escape(r.device or '-')}</td>"
+                    f"<td>{r.seconds:.1f}</td><td class='{cls}'>{status}</td></tr>"  # its numbers: a full-width row below
+                    f"<tr class='numbers'><td colspan='5'>{_metrics_cell(r.metrics, expected)}</td></tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("lesson", "profile", "device", "seconds", "status"))
+    head += "</tr><tr><th colspan='5'>numbers the lesson recorded (dot: value; grey: expected range)</th>"
     ok = sum(r.status == "ok" for r in results)
     return (f"{STYLE}<p>{ok} of {len(results)} lessons ok.</p>"
-            f'<table class="course-report"><tr>{head}</tr>{"".join(rows)}</table>')
+            f'<div class="course-report-wrap"><table class="course-report"><tr>{head}</tr>{"".join(rows)}</table></div>')
 
 
 def chart_bars(runs: dict[str, dict[str, float]]) -> tuple[list[str], list[tuple[str, float, float]]]:

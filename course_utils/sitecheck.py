@@ -8,7 +8,8 @@ API; Playwright's own browser download is never used) from ``file://`` URLs, and
 * maths that MathJax did not render;
 * images that did not load;
 * internal links whose target file does not exist;
-* Colab/Binder badges that do not point at an existing ``student/`` notebook.
+* Colab/Binder badges that do not point at an existing ``student/`` notebook;
+* content wider than the window (a table or figure running off the right edge), at 1280 and 800 px.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-__all__ = ["find_chromium", "PageReport", "check_site"]
+__all__ = ["find_chromium", "PageReport", "check_site", "WIDTHS"]
+
+WIDTHS = (1280, 800)  # window widths a page must fit: a laptop, and a narrow window beside a notebook
 
 _MATH = "span.math.notranslate, div.math.notranslate"  # Sphinx's maths; MathJax adds its own inside
 _MATH_DONE = """() => !window.MathJax || !MathJax.startup ? false :
@@ -27,6 +30,7 @@ _PAGE_FACTS = """() => ({
   rendered: Array.from(document.querySelectorAll('%s')).filter(e => e.querySelector('mjx-container svg')).length,
   images: Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')),
+  overflow: document.documentElement.scrollWidth - window.innerWidth,
 })""" % (_MATH, _MATH)
 
 
@@ -105,6 +109,11 @@ def check_site(site: Path, repo: Path, pages: list[str] | None = None, timeout_m
                 if facts["rendered"] < facts["math"]:
                     report.problems.append(f"{facts['math'] - facts['rendered']} of {facts['math']} maths not rendered")
                 report.problems += [f"image did not load: {src}" for src, ok in facts["images"] if not ok]
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 800})
+                    wider = page.evaluate(_PAGE_FACTS)["overflow"]
+                    if wider > 1:
+                        report.problems.append(f"content runs {wider} px past the right edge of a {width} px window")
                 _check_links(site / name, facts["links"], repo, report)
                 page.close()
                 reports.append(report)

@@ -126,13 +126,14 @@ def test_browser_check_reports_each_kind_of_problem(tmp_path):
         "<html><body><img src='missing.png'><a href='nowhere.html'>x</a>"
         "<a href='https://mybinder.org/v2/gh/a/b/main?labpath=student%2F02_gone.ipynb'>b</a>"
         "<script src='https://cdn.example.org/x.js'></script><script>console.error('boom')</script>"
-        "<span class='math notranslate'>\\(x^2\\)</span></body></html>")
+        "<span class='math notranslate'>\\(x^2\\)</span><table><tr><td style='white-space:nowrap'>"
+        + "wide " * 300 + "</td></tr></table></body></html>")
     reports = {r.page: r for r in check_site(site, tmp_path, timeout_ms=15000)}
     assert reports["ok.html"].problems == []
     bad = "\n".join(reports["bad.html"].problems)
     for expected in ("image did not load: missing.png", "broken link nowhere.html", "student/02_gone.ipynb",
                      "request leaves the site: https://cdn.example.org/x.js", "console error: boom",
-                     "MathJax did not load"):
+                     "MathJax did not load", "past the right edge of a 1280 px window"):
         assert expected in bad, f"{expected!r} not reported in:\n{bad}"
 
 
