@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import os
 import socket
+from contextlib import contextmanager
 
-__all__ = ["usable_cores", "cgroup_cpu_limit", "keep_freed_memory", "online", "PROBE_HOSTS"]
+__all__ = ["usable_cores", "cgroup_cpu_limit", "keep_freed_memory", "env_var", "online", "PROBE_HOSTS"]
 
 # Hosts whose reachability means "real downloads can work from here" (short timeout, checked once).
 PROBE_HOSTS = (("www.cs.toronto.edu", 443), ("download.pytorch.org", 443))
@@ -78,6 +79,24 @@ def keep_freed_memory(limit_mb: int = 256) -> bool:
             except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
                 pass
     return _malloc["done"]
+
+
+@contextmanager
+def env_var(name: str, value: str | None):
+    """Set environment variable ``name`` to ``value`` inside (for the kernels and tools started there), then
+    put back what was there before; ``value=None`` leaves it as it is."""
+    if value is None:
+        yield
+        return
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def online(timeout: float = 1.5) -> bool:

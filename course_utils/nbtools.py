@@ -132,22 +132,15 @@ def sync_file(path: Path, url: str | None = None) -> bool:
 
 def refresh_outputs(path: Path, timeout: int = 300) -> None:
     """Execute a notebook in the smoke profile and store the outputs of its compared cells."""
-    import os
-
     from nbclient import NotebookClient
+
+    from .host import env_var
 
     nb = nbformat.read(path, as_version=4)
     run = copy.deepcopy(nb)
-    old = os.environ.get("COURSE_PROFILE")
-    os.environ["COURSE_PROFILE"] = "smoke"
-    try:
+    with env_var("COURSE_PROFILE", "smoke"):
         NotebookClient(run, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        if old is None:
-            os.environ.pop("COURSE_PROFILE")
-        else:
-            os.environ["COURSE_PROFILE"] = old
     for src, done in zip(nb.cells, run.cells):
         if src.cell_type == "code" and CHECK_TAG in src.metadata.get("tags", []):
             src.outputs = done.outputs

@@ -134,6 +134,7 @@ def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = 
 def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 0, threads: int | None = 2,
              write: bool = True, folder: Path = MEASUREMENTS, timeout: int = 3600) -> int:
     """Run the lessons' ``profile`` rehearsal and merge their times into ``folder``; 0 when every lesson ran."""
+    from .host import env_var
     from .report import run_all
 
     if profile not in ("light", "full"):
@@ -142,22 +143,15 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
     took = prepare_data(lessons)
     if took:
         print("shapes world ready: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
-    old_threads = os.environ.get("OMP_NUM_THREADS")
-    if threads:
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # setup() leaves torch's threads alone when this is set
     loads: dict[str, float] = {}
 
     def note_load(path: Path) -> None:  # how busy the machine was when the lesson started
         loads[path.stem] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    try:
+    # setup() leaves torch's threads alone when OMP_NUM_THREADS is set
+    with env_var("OMP_NUM_THREADS", str(threads) if threads else None):
         results = run_all(profile=profile, only=[p.stem for p in lessons], seed=seed, data="shapes",
                           timeout=timeout, on_start=note_load)
-    finally:
-        if threads and old_threads is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        elif threads:
-            os.environ["OMP_NUM_THREADS"] = old_threads
     if write:
         path = folder / f"rehearse-{profile}.json"
         merge_measurements(path, profile, results, seed, threads, loads)

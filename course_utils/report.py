@@ -51,6 +51,10 @@ class NotebookResult:
         """'light (rehearsal)' for a rehearsal, else the profile."""
         return f"{self.profile or '-'} (rehearsal)" if self.rehearsal else (self.profile or "-")
 
+    def expected(self, ranges: dict) -> dict:
+        """The ranges this result's numbers are held to: none for a rehearsal (made-up data, random weights)."""
+        return {} if self.rehearsal else expected_for(ranges, self.name, self.profile)
+
 
 def _banner(nb) -> dict[str, str]:
     """The setup banner's lines ('profile', 'device' ... -> rest of the line) from an executed notebook."""
@@ -81,9 +85,7 @@ def _result(name: str, nb: dict, seconds: float, error: str, ranges: dict | None
         res.profile = banner["profile"].split()[0]
     if ranges is None:
         ranges = load_ranges(RANGES) if RANGES.exists() else {}
-    # a rehearsal's numbers come from made-up data and random weights: the real profile's ranges do not apply
-    expected = {} if res.rehearsal else expected_for(ranges, name, used)
-    res.problems = check(metrics, expected) if metrics else []
+    res.problems = check(metrics, res.expected(ranges)) if metrics else []
     if error:
         res.status = "failed"
     elif not metrics and not res.rehearsal:
@@ -107,21 +109,12 @@ def children_cpu_seconds() -> float | None:
 def data_source(source: str | None):
     """Set ``$COURSE_DATA_SOURCE`` for the kernels started inside (None: leave it as it is)."""
     from .data.rehearsal import ENV, SOURCES
+    from .host import env_var
 
-    if source is None:
-        yield
-        return
-    if source not in SOURCES:
+    if source is not None and source not in SOURCES:
         raise ValueError(f"data={source!r}: use one of {', '.join(SOURCES)}")
-    old = os.environ.get(ENV)
-    os.environ[ENV] = source
-    try:
+    with env_var(ENV, source):
         yield
-    finally:
-        if old is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = old
 
 
 def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
@@ -214,7 +207,7 @@ def read_runs(build: Path) -> dict[str, dict[str, float]]:
 
 
 def _metric_cells(res: NotebookResult, ranges: dict) -> str:
-    expected = {} if res.rehearsal else expected_for(ranges, res.name, res.profile)
+    expected = res.expected(ranges)
     parts = []
     for k, v in res.metrics.items():
         shown = f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -16,7 +16,7 @@ import math
 import re
 from typing import Callable
 
-from .record import check, expected_for, format_range
+from .record import format_range
 
 __all__ = ["marker_svg", "report_table", "chart_bars", "seconds_chart", "STYLE"]
 
@@ -84,17 +84,15 @@ def report_table(results: list, ranges: dict, link: Callable[[str], str | None] 
     """HTML table: one row per :class:`~course_utils.report.NotebookResult`; ``link(name)`` gives its page."""
     rows = []
     for r in results:
-        expected = {} if getattr(r, "rehearsal", False) else expected_for(ranges, r.name, r.profile)
-        problems = r.problems or (check(r.metrics, expected) if r.metrics else [])
         status = html.escape(r.status + (f": {r.error}" if r.error else ""))
-        status += "".join(f"<br>{html.escape(p)}" for p in problems)
+        status += "".join(f"<br>{html.escape(p)}" for p in r.problems)  # checked against ``ranges`` already
         href = link(r.name)
         name = f'<a href="{html.escape(href)}">{html.escape(r.name)}</a>' if href else html.escape(r.name)
         cls = "ok" if r.status == "ok" else "bad"
         label = getattr(r, "profile_label", None) or r.profile or "-"  # e.g. "light (rehearsal)"
         rows.append(f"<tr class='head'><td>{name}</td><td>{html.escape(label)}</td><td>{html.escape(r.device or '-')}</td>"
                     f"<td>{r.seconds:.1f}</td><td class='{cls}'>{status}</td></tr>"  # its numbers: a full-width row below
-                    f"<tr class='numbers'><td colspan='5'>{_metrics_cell(r.metrics, expected)}</td></tr>")
+                    f"<tr class='numbers'><td colspan='5'>{_metrics_cell(r.metrics, r.expected(ranges))}</td></tr>")
     head = "".join(f"<th>{h}</th>" for h in ("lesson", "profile", "device", "seconds", "status"))
     head += "</tr><tr><th colspan='5'>numbers the lesson recorded (dot: value; grey: expected range)</th>"
     ok = sum(r.status == "ok" for r in results)

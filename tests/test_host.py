@@ -105,3 +105,16 @@ def test_large_tensors_stop_page_faulting():
                                     check=True).stdout) for m in ("default", "keep")}
     assert faults["default"] > 20 * (64 << 20) // 4096 // 2  # each new tensor faults its pages in again
     assert faults["keep"] < faults["default"] / 4  # measured: 655k -> 82k
+
+
+def test_env_var_sets_inside_and_puts_back_what_was_there(monkeypatch):
+    monkeypatch.setenv("COURSE_TEST_A", "before")
+    monkeypatch.delenv("COURSE_TEST_B", raising=False)
+    with host.env_var("COURSE_TEST_A", "inside"), host.env_var("COURSE_TEST_B", "new"):
+        assert (os.environ["COURSE_TEST_A"], os.environ["COURSE_TEST_B"]) == ("inside", "new")
+    assert os.environ["COURSE_TEST_A"] == "before" and "COURSE_TEST_B" not in os.environ
+    with pytest.raises(RuntimeError), host.env_var("COURSE_TEST_A", "inside"):
+        raise RuntimeError("a failing run still restores")
+    assert os.environ["COURSE_TEST_A"] == "before"
+    with host.env_var("COURSE_TEST_A", None):  # None: leave it alone
+        assert os.environ["COURSE_TEST_A"] == "before"
