@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.grading.runner import Limits, kernel_env, run_notebook
@@ -108,3 +110,33 @@ def test_a_print_loop_until_the_time_limit_keeps_only_the_cap(tmp_path):
     assert [r.status for r in run.cells] == ["not run", "ok", "timeout", "ok"]
     assert run.cells[2].output_cut and run.cells[3].stdout == "1\n"
     assert "cell 2 timed out" in run.notes[0] and "output of cell 2 was cut" in run.notes[1]
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
+    """A kernel that loses the race for its ports dies before its first reply: not the submission's fault."""
+    from course_utils.grading import runner
+
+    real, failures = runner.CappedNotebookClient.async_start_new_kernel_client, []
+
+    async def flaky(self):
+        if len(failures) < runner.START_TRIES - 1:
+            failures.append(self.km.kernel_id)
+            await self.km.shutdown_kernel(now=True)  # as if it had died
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return await real(self)
+
+    monkeypatch.setattr(runner.CappedNotebookClient, "async_start_new_kernel_client", flaky)
+    run = _run(tmp_path, ["print(6 * 7)"], Limits(cell_timeout=10, submission_timeout=60))
+    assert len(failures) == runner.START_TRIES - 1 and len(set(failures)) == len(failures)  # a new kernel each time
+    assert [r.status for r in run.cells] == ["not run", "ok"] and run.cells[1].stdout.strip() == "42"
+
+
+def test_a_kernel_that_never_starts_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    from course_utils.grading import runner
+
+    async def dead(self):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(runner.CappedNotebookClient, "async_start_new_kernel_client", dead)
+    with pytest.raises(RuntimeError, match="died before replying"):
+        _run(tmp_path, ["print(1)"], Limits(cell_timeout=10, submission_timeout=60))

@@ -218,24 +218,52 @@ def _cut(cell, index: int, result: CellResult, client: CappedNotebookClient, lim
     return result
 
 
+START_TRIES = 3  # a kernel that dies before its first reply is started again, on fresh ports
+
+
+async def _stop(km: SandboxedKernelManager, client: CappedNotebookClient) -> None:
+    if client.kc is not None:
+        client.kc.stop_channels()
+    if km.has_kernel:
+        await km.shutdown_kernel(now=True)
+
+
+async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits,
+                        replies: dict[int, dict]) -> tuple[SandboxedKernelManager, CappedNotebookClient]:
+    """A sandboxed kernel for ``nb`` and the client that runs it.
+
+    jupyter_client picks free ports and the kernel binds them a moment later; on a busy machine another
+    process can take one in between, and the kernel dies before its first reply ("Kernel died before
+    replying to kernel_info"). That is not the submission's doing, so the start is tried again on new ports.
+    """
+    cpu_s = int(limits.submission_timeout * (os.cpu_count() or 1)) + 60  # stops detached busy loops too
+    for attempt in range(1, START_TRIES + 1):
+        km = SandboxedKernelManager(kernel_name="python3",
+                                    wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s))
+        client = CappedNotebookClient(nb, km=km, limits=limits, timeout=limits.cell_timeout, allow_errors=True,
+                                      interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
+                                      store_widget_state=False, resources={"metadata": {"path": str(workdir)}},
+                                      on_cell_executed=lambda cell, cell_index, execute_reply:
+                                          replies.__setitem__(cell_index, execute_reply))
+        try:
+            # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the grader's terminal.
+            with open(workdir.parent / "kernel-stderr.log", "ab") as log:
+                await client.async_start_new_kernel(env=env, cwd=str(workdir), stderr=log, stdout=log)
+            await client.async_start_new_kernel_client()
+            return km, client
+        except RuntimeError:
+            await _stop(km, client)
+            if attempt == START_TRIES:
+                raise
+
+
 async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: float,
                     skip: dict[int, CellResult], results: list[CellResult]) -> tuple[int | None, str]:
     """Run every code cell not in ``skip`` in a fresh kernel; return (index, why) of a cell that
     timed out or killed the kernel, or (None, "") when the notebook finished or time ran out."""
-    cpu_s = int(limits.submission_timeout * (os.cpu_count() or 1)) + 60  # stops detached busy loops too
-    km = SandboxedKernelManager(kernel_name="python3",
-                                wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s))
     replies: dict[int, dict] = {}
-    client = CappedNotebookClient(nb, km=km, limits=limits, timeout=limits.cell_timeout, allow_errors=True,
-                                  interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
-                                  store_widget_state=False, resources={"metadata": {"path": str(workdir)}},
-                                  on_cell_executed=lambda cell, cell_index, execute_reply:
-                                      replies.__setitem__(cell_index, execute_reply))
+    km, client = await _start_kernel(nb, workdir, env, limits, replies)
     try:
-        # The kernel's own stderr (warnings, a segfault's last words) goes to a log, not the grader's terminal.
-        with open(workdir.parent / "kernel-stderr.log", "ab") as log:
-            await client.async_start_new_kernel(env=env, cwd=str(workdir), stderr=log, stdout=log)
-        await client.async_start_new_kernel_client()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -262,10 +290,7 @@ async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: floa
                 return index, "exit"
         return None, ""
     finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
-        if km.has_kernel:
-            await km.shutdown_kernel(now=True)
+        await _stop(km, client)
 
 
 async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict | None = None) -> RunResult:
