@@ -117,6 +117,15 @@ def data_source(source: str | None):
         yield
 
 
+_START_TRIES = 3  # as the grading runner does (grading.runner.START_TRIES)
+
+
+def _died_at_start(exc: BaseException) -> bool:
+    """The kernel died before running anything: on a busy machine another process can take one of the ports
+    jupyter_client picked for it before it binds them. Not the lesson's fault: worth starting again."""
+    return isinstance(exc, RuntimeError) and "before replying to kernel_info" in str(exc)
+
+
 def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
             timeout: int = 1800, ranges: dict | None = None) -> NotebookResult:
     """Execute one notebook with papermill into ``out_dir`` and check its recorded metrics."""
@@ -124,14 +133,19 @@ def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    t0, cpu0 = time.perf_counter(), children_cpu_seconds()
-    error = ""
-    try:
-        pm.execute_notebook(str(path), str(out), parameters={"profile": profile, "seed": seed},
-                            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                            execution_timeout=timeout)
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    for attempt in range(1, _START_TRIES + 1):
+        t0, cpu0 = time.perf_counter(), children_cpu_seconds()
+        error = ""
+        try:
+            pm.execute_notebook(str(path), str(out), parameters={"profile": profile, "seed": seed},
+                                kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                                execution_timeout=timeout)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            if _died_at_start(exc) and attempt < _START_TRIES:
+                print(f"  the kernel died before its first reply ({exc}); starting {path.name} again", flush=True)
+                continue
+        break
     seconds, cpu1 = time.perf_counter() - t0, children_cpu_seconds()
     nb = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"cells": []}
     res = _result(path.stem, nb, seconds, error, ranges)

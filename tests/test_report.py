@@ -131,3 +131,31 @@ def test_cli_help_lists_commands(capsys):
     for cmd in ("run", "test", "doctor", "lab", "nb", "rehearse"):
         assert cmd in listed
         assert re.search(rf"^ {{4}}{cmd} +\w", out, re.M), f"{cmd} has no help line"
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch, capsys):
+    """Another process can take a port the kernel was given before it binds it: start again, not 'failed'."""
+    import papermill
+
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    res = execute(_notebook(tmp_path / "again.ipynb", 'course_utils.record("acc", 0.9)'), tmp_path / "out",
+                  profile="smoke", ranges={})
+    assert len(calls) == 2 and res.status == "ok" and res.metrics == {"acc": 0.9}
+    assert "starting again.ipynb again" in capsys.readouterr().out
+
+    def dead(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", dead)
+    res = execute(_notebook(tmp_path / "never.ipynb", "x = 1"), tmp_path / "out", profile="smoke", ranges={})
+    assert len(calls) == 3 and res.status == "failed" and "kernel_info" in res.error  # then an honest failure
