@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.nbtools import lesson_notebooks  # noqa: E402
+from course_utils.machinery.nbtools import lesson_notebooks  # noqa: E402
 from course_utils.record import expected_for, format_range, load_ranges  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def _run(args: tuple[str, int, str]) -> tuple[str, int, dict, str, float]:
     path, seed, out = args
     os.environ["COURSE_PROFILE"] = "smoke"
     os.environ["COURSE_OFFLINE"] = "1"
-    from course_utils.report import execute
+    from course_utils.machinery.report import execute
 
     res = execute(Path(path), Path(out) / f"seed{seed}", profile="smoke", seed=seed, timeout=600, ranges={})
     return Path(path).stem, seed, res.metrics, res.error, res.seconds

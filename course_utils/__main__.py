@@ -1,4 +1,4 @@
 """``python -m course_utils ...`` is the same as the ``course`` command."""
-from .cli import main
+from .machinery.cli import main
 
 raise SystemExit(main())

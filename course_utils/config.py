@@ -172,7 +172,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     import numpy as np
     import torch
 
-    from .data.rehearsal import REHEARSAL_NOTE, resolve_source  # config sits above data: data never imports config
+    from .data.source import REHEARSAL_NOTE, resolve_source  # config sits above data: data never imports config
     from .record import reset as _reset_records
 
     dev = pick_device(device)

@@ -67,7 +67,7 @@ def random_weights(cfg=None) -> bool:
     ``$COURSE_DATA_SOURCE=shapes``, which ``course run --data shapes`` sets for every lesson)."""
     if cfg is not None:
         return bool(getattr(cfg, "rehearsal", False))
-    from .data.rehearsal import requested_source
+    from .data.source import requested_source
 
     return requested_source() == "shapes"
 

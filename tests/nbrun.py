@@ -13,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from course_utils.nbtools import lesson_notebooks
-from course_utils.report import execute
+from course_utils.machinery.nbtools import lesson_notebooks
+from course_utils.machinery.report import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = lesson_notebooks(ROOT)
@@ -63,8 +63,8 @@ def run_lesson(path: Path):
 
 def audit(path: Path):
     """The exercise audit of ``path`` (after its papermill run, whose generated data it reuses)."""
-    from course_utils.grading.audit import audit_lesson
-    from course_utils.grading.runner import Limits
+    from course_utils.machinery.grading.audit import audit_lesson
+    from course_utils.machinery.grading.runner import Limits
 
     if path.stem not in _audits:
         run_lesson(path)

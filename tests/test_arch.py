@@ -153,7 +153,7 @@ def test_cifar_resnet18_is_lesson_07s_recipe_model():
     import json
 
     from course_utils.arch import cifar_resnet18
-    from course_utils.nbtools import ROOT
+    from course_utils.machinery.nbtools import ROOT
 
     model = cifar_resnet18(10)
     assert arch.count_params(model) == 11_173_962

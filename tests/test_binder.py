@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from course_utils.nbtools import setup_source
+from course_utils.machinery.nbtools import setup_source
 from nbrun import ROOT
 
 BINDER = ROOT / "binder"

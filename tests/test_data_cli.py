@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from course_utils.cli import build_parser
+from course_utils.machinery.cli import build_parser
 from course_utils.data.registry import REAL
 
 

@@ -11,7 +11,7 @@ import torch
 
 from course_utils.data import DataError, datasets, load_tensors, norm_stats, registry, rehearsal, shapes
 from course_utils.data.cifar import SMOKE_SIZES
-from course_utils.data.rehearsal import ENV, is_rehearsal, resolve_source, source_of
+from course_utils.data.source import ENV, is_rehearsal, resolve_source, source_of
 
 TINY = {"cifar10": (60, 20), "cifar100": (200, 40), "voc": (48, 12, 8, 5, 3), "coco": (48, 20), "pets": (40, 150, 30),
         "flowers102": (48, 12, 8)}

@@ -8,7 +8,8 @@ from torchvision import tv_tensors
 
 import course_utils
 from course_utils.data import eval_transforms, get_dataset, load_tensors, norm_stats, train_transforms
-from course_utils.data.transforms import IMAGENET_MEAN, TASK, channel_stats
+from course_utils.data.stats import channel_stats
+from course_utils.data.transforms import IMAGENET_MEAN, TASK
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """`course doctor` reports each check and fails, with a fix, when something is missing."""
 import sys
 
-from course_utils.doctor import doctor
+from course_utils.machinery.doctor import doctor
 
 
 def test_doctor_passes_here(capsys):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.grading.collect import find_submissions, load_lesson
-from course_utils.grading.runner import Limits
-from course_utils.grading.student import student_copy
+from course_utils.machinery.grading.collect import find_submissions, load_lesson
+from course_utils.machinery.grading.runner import Limits
+from course_utils.machinery.grading.student import student_copy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.grading_lesson import NAME, lesson, write_lesson  # noqa: E402

@@ -15,13 +15,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.cli import main
-from course_utils.grading.collect import load_lesson
-from course_utils.grading.grade import _score_cell, assemble, grade_submissions, read_grades
-from course_utils.grading.runner import CellResult, Limits
-from course_utils.grading.sandbox import landlock_abi
-from course_utils.grading.sheet import FIXED, TAIL
-from course_utils.grading.student import student_copy
+from course_utils.machinery.cli import main
+from course_utils.machinery.grading.collect import load_lesson
+from course_utils.machinery.grading.grade import _score_cell, assemble, grade_submissions, read_grades
+from course_utils.machinery.grading.runner import CellResult, Limits
+from course_utils.machinery.grading.sandbox import landlock_abi
+from course_utils.machinery.grading.sheet import FIXED, TAIL
+from course_utils.machinery.grading.student import student_copy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.grading_lesson import (  # noqa: E402
@@ -261,7 +261,7 @@ def test_writes_outside_the_temp_dir_are_refused_and_harm_no_one(graded):
 
 
 def test_rerun_regrades_only_what_changed_and_keeps_every_other_row(graded, monkeypatch, capsys):
-    import course_utils.grading.grade as grade_mod
+    import course_utils.machinery.grading.grade as grade_mod
 
     out, subs = graded["out"], graded["subs"]
     before = read_grades(out)

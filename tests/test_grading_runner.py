@@ -9,7 +9,7 @@ import pytest
 
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.grading.runner import Limits, kernel_env, run_notebook
+from course_utils.machinery.grading.runner import Limits, kernel_env, run_notebook
 
 
 def _run(tmp_path, sources: list[str], limits: Limits, env: dict | None = None):
@@ -114,7 +114,7 @@ def test_a_print_loop_until_the_time_limit_keeps_only_the_cap(tmp_path):
 
 def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
     """A kernel that loses the race for its ports dies before its first reply: not the submission's fault."""
-    from course_utils.grading import runner
+    from course_utils.machinery.grading import runner
 
     real, failures = runner.CappedNotebookClient.async_start_new_kernel_client, []
 
@@ -132,7 +132,7 @@ def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
 
 
 def test_a_kernel_that_never_starts_is_an_error_not_a_hang(tmp_path, monkeypatch):
-    from course_utils.grading import runner
+    from course_utils.machinery.grading import runner
 
     async def dead(self):
         raise RuntimeError("Kernel died before replying to kernel_info")

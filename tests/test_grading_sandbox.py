@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.grading.sandbox import landlock_abi, wrapper_command
+from course_utils.machinery.grading.sandbox import landlock_abi, wrapper_command
 
 ABI = landlock_abi()
 needs_landlock = pytest.mark.skipif(ABI < 1, reason="Landlock is not available on this kernel (Linux >= 5.13 "

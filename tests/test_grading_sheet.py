@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from course_utils.grading.grade import feedback_name
-from course_utils.grading.sheet import FIXED, TAIL, merge_columns, protect, read_rows, unprotect, write_rows
+from course_utils.machinery.grading.grade import feedback_name
+from course_utils.machinery.grading.sheet import FIXED, TAIL, merge_columns, protect, read_rows, unprotect, write_rows
 
 NAMES = ["=1+2", "+x", "-x", "@SUM(A1)", "\tx", "\rx", "'=x", "''+x", "'abc", "alice", "o'neil", "", "'", "a-b"]
 

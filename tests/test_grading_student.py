@@ -11,11 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.cli import main
-from course_utils.grading.collect import load_lesson
-from course_utils.grading.runner import Limits, kernel_env, run_notebook
-from course_utils.grading.student import stale_student_copies, student_copy, write_student_copies
-from course_utils.nbtools import ROOT, lesson_notebooks
+from course_utils.machinery.cli import main
+from course_utils.machinery.grading.collect import load_lesson
+from course_utils.machinery.grading.runner import Limits, kernel_env, run_notebook
+from course_utils.machinery.grading.student import stale_student_copies, student_copy, write_student_copies
+from course_utils.machinery.nbtools import ROOT, lesson_notebooks
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.grading_lesson import NAME, lesson, write_lesson  # noqa: E402

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from nbrun import LESSONS, ROOT, audit, repo_state, run_lesson, state_before
-from course_utils.nbtools import compare_outputs, compared_cells
+from course_utils.machinery.nbtools import compare_outputs, compared_cells
 from course_utils.record import check, expected_for
 
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from course_utils import rehearse
-from course_utils.nbtools import ROOT, lesson_notebooks
-from course_utils.report import NotebookResult
+from course_utils.machinery import rehearse
+from course_utils.machinery.nbtools import ROOT, lesson_notebooks
+from course_utils.machinery.report import NotebookResult
 
 
 def test_lesson_datasets_reads_the_setup_call():

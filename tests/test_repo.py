@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_utils import nbtools
+from course_utils.machinery import nbtools
 from nbrun import LESSONS, ROOT
 
 IDS = [p.stem for p in LESSONS]

@@ -5,9 +5,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli
+from course_utils.machinery import cli
 from course_utils.config import pick_device
-from course_utils.report import NotebookResult, execute, write_report
+from course_utils.machinery.report import NotebookResult, execute, write_report
 
 
 def _notebook(path: Path, body: str) -> Path:
@@ -53,7 +53,7 @@ def test_report_files(results, tmp_path):
 
 
 def test_marker_shows_value_inside_or_outside_its_range():
-    from course_utils.report_html import marker_svg
+    from course_utils.machinery.report_html import marker_svg
 
     assert 'aria-label="0.7 in [0.5, 0.9]"' in marker_svg(0.7, {"min": 0.5, "max": 0.9})
     outside = marker_svg(0.2, {"min": 0.5})
@@ -63,8 +63,8 @@ def test_marker_shows_value_inside_or_outside_its_range():
 
 
 def test_seconds_chart_has_a_bar_per_lesson_and_run(tmp_path):
-    from course_utils.report import read_runs
-    from course_utils.report_html import chart_bars, seconds_chart
+    from course_utils.machinery.report import read_runs
+    from course_utils.machinery.report_html import chart_bars, seconds_chart
 
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "smoke.json").write_text('{"00_a": 6.5, "01_b": 9.0}')
@@ -85,7 +85,7 @@ def test_report_row_for_result_without_metrics(tmp_path):
 
 
 def test_a_rehearsal_is_labelled_timed_and_not_held_to_the_real_ranges(tmp_path, monkeypatch):
-    from course_utils.report import _save_run, data_source
+    from course_utils.machinery.report import _save_run, data_source
 
     nb = _notebook(tmp_path / "r.ipynb", 'course_utils.record("acc", 0.1)\nsum(i * i for i in range(3_000_000))')
     ranges = {"r": {"light": {"acc": {"min": 0.5}}}}

@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading.student import student_copy
+from course_utils.machinery.grading.student import student_copy
 from course_utils.record import MIME
-from course_utils.site import build_site, execution_note, page_notebook, stage_book, strip_hidden_tests
-from course_utils.sitecheck import check_site, find_chromium
+from course_utils.machinery.site import build_site, execution_note, page_notebook, stage_book, strip_hidden_tests
+from course_utils.machinery.sitecheck import check_site, find_chromium
 from nbrun import LESSONS, ROOT, executed_lessons
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -174,7 +174,7 @@ def test_every_page_works_offline_in_a_browser(site):
 
 
 def test_front_page_line_comes_from_the_readme_table_else_the_first_sentence():
-    from course_utils.site import _lesson_summary
+    from course_utils.machinery.site import _lesson_summary
 
     nb = lesson()
     readme = "| # | notebook | what you build |\n|---|---|---|\n| 98 | [x](notebooks/98_x.ipynb) | flips and means |\n"

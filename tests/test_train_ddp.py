@@ -82,7 +82,7 @@ def test_torchrun_command_line(tmp_path):
 
 
 def test_course_train_subcommand_shares_the_torchrun_options():
-    from course_utils.cli import build_parser
+    from course_utils.machinery.cli import build_parser
 
     args = build_parser().parse_args(["train", "--epochs", "3", "--ema", "0.99", "--channels-last"])
     assert (args.epochs, args.ema, args.channels_last, args.data) == (3, 0.99, True, "synthetic")

@@ -4,8 +4,9 @@
     ds = get_dataset("voc_det", "train", cfg, transforms=...)  # torchvision-format dataset + tv_tensors
 
 Modules: ``shapes`` (the generator), ``cifar`` (pickle batches), ``voc``/``coco``/``captions``/``pets``
-(files in those formats), ``registry`` (real datasets, checksums), ``download`` (resumable, verified),
-``transforms`` (v2 pipelines), ``cli`` (``course data ...``). Heavy imports happen on first use.
+(files in those formats), ``catalog`` (real datasets, checksums), ``source`` (real or rehearsal), ``rehearsal`` (the shapes
+world at real size), ``registry`` (fetch or stand in), ``download`` (resumable, verified),
+``transforms`` (v2 pipelines), ``stats`` (per-channel mean/std), ``loaders``. Heavy imports happen on first use.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from .registry import is_cached
 __all__ = ["DataError", "is_cached", "weights_dir", "use_weights_dir", "ImageSet", "load_tensors", "get_dataset",
            "ensure", "train_transforms", "eval_transforms", "norm_stats", "channel_stats", "NAMES", "make_loader"]
 
-_LAZY = {"ImageSet": "cifar", "load_tensors": "cifar", "get_dataset": "datasets", "NAMES": "datasets",
+_LAZY = {"ImageSet": "cifar", "load_tensors": "datasets", "get_dataset": "datasets", "NAMES": "datasets",
          "ensure": "registry", "train_transforms": "transforms", "eval_transforms": "transforms",
-         "norm_stats": "transforms", "channel_stats": "transforms", "make_loader": "loaders"}
+         "norm_stats": "transforms", "channel_stats": "stats", "make_loader": "loaders"}
 
 
 def __getattr__(name: str):

@@ -17,9 +17,9 @@ from torchvision.datasets import CIFAR10, CIFAR100
 
 from . import shapes
 from .cache import DataError, build_once, read_manifest, shapes_dir, verify_file
-from .transforms import channel_stats
+from .stats import channel_stats
 
-__all__ = ["ImageSet", "load_tensors", "write_cifar", "open_cifar", "shapes_cifar", "balanced_subset",
+__all__ = ["ImageSet", "write_cifar", "open_cifar", "shapes_cifar", "balanced_subset",
            "ShapesCIFAR10", "ShapesCIFAR100", "SMOKE_SIZES", "DATA_SEED"]
 
 DATA_SEED = 0  # the shapes world is the same for every training seed
@@ -183,49 +183,6 @@ def balanced_subset(labels: torch.Tensor, limit: int) -> torch.Tensor:
     rank[order] = torch.arange(len(labels)) - starts  # position of each item within its class
     key = rank * len(labels) + torch.arange(len(labels))
     return torch.sort(torch.argsort(key)[:limit]).values
-
-
-def load_tensors(name: str, split: str, cfg, limit: int | None = None, upright: bool = False) -> ImageSet:
-    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full (or, in a
-    rehearsal, the shapes world at CIFAR's real size: 50,000 + 10,000 images).
-
-    ``upright`` (smoke only): the shapes world with objects upright, for tasks that
-    need a "which way is up" (real photos already have one); light/full ignore it.
-    """
-    from .rehearsal import source_of
-    from .registry import ensure
-
-    _check(name, split)
-    if cfg.profile != "smoke" and source_of(cfg) == "shapes":
-        root, synthetic = ensure(name, source="shapes"), True
-        source = f"shapes-{10 if name == 'cifar10' else 100} at CIFAR-{name[5:]}'s real size (rehearsal)"
-        ds = open_cifar(root, name, split, synthetic=True)
-    elif cfg.profile == "smoke":
-        root, synthetic = shapes_cifar(name, upright=upright), True
-        source = f"shapes-{10 if name == 'cifar10' else 100}{' (upright)' if upright else ''} in CIFAR-{name[5:]} pickle format"
-        try:
-            ds = open_cifar(root, name, split, synthetic=True)
-        except DataError as exc:  # a damaged cache: it is ours, so rebuild it once
-            print(f"{exc}\nrebuilding {root}")
-            root = shapes_cifar(name, rebuild=True, upright=upright)
-            ds = open_cifar(root, name, split, synthetic=True)
-    else:
-        root, synthetic = ensure(name), False
-        source = f"CIFAR-{name[5:]}"
-        ds = open_cifar(root, name, split)
-    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8
-    labels = torch.tensor(ds.targets, dtype=torch.int64)
-    coarse = _coarse(Path(root), name, split)
-    if limit is not None and limit < len(labels):
-        idx = balanced_subset(labels, limit)
-        images, labels = images[idx], labels[idx]
-        coarse = coarse[idx] if coarse is not None else None
-        source += f" (balanced subset of {limit})"
-    mean, std = channel_stats(images)
-    coarse_classes = None
-    if name == "cifar100":
-        coarse_classes = list(shapes.CIFAR100_COARSE) if synthetic else _real_coarse_names(Path(root))
-    return ImageSet(images, labels, list(ds.classes), mean, std, source, coarse, coarse_classes)
 
 
 def _real_coarse_names(root: Path) -> list[str]:

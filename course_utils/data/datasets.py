@@ -23,12 +23,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from . import shapes
 from .cache import DataError, build_once, shapes_dir
-from .rehearsal import source_of
-from .transforms import channel_stats
+from .cifar import ImageSet, _check, _coarse, _real_coarse_names, balanced_subset, open_cifar, shapes_cifar
+from .registry import ensure
+from .source import source_of
+from .stats import channel_stats
 
-__all__ = ["get_dataset", "shapes_set", "SMOKE_SIZES", "NAMES", "splits_of"]
+__all__ = ["get_dataset", "load_tensors", "shapes_set", "SMOKE_SIZES", "NAMES", "splits_of"]
 
 SMOKE_SIZES = {  # (image side, train/trainval images, val/test images)
     "voc": (128, 160, 40), "coco": (128, 160, 40), "captions": (64, 800, 200), "pets": (64, 400, 100),
@@ -92,7 +96,6 @@ def shapes_set(kind: str, seed: int = 0, sizes: tuple[int, int, int] | None = No
 def _real(name: str, split: str, transforms, source: str = "real"):
     """The real set's reader on ``ensure``'s root: the real files, or in a rehearsal (``source="shapes"``) the
     shapes world at the real size in the same layout (only the class list and checksum table differ)."""
-    from .registry import ensure
 
     kind, shapes_world = _KIND[name], source == "shapes"
     if kind == "voc":
@@ -139,8 +142,6 @@ def get_dataset(name: str, split: str, cfg, transforms=None):
         raise DataError(f"{name} has no split {split!r}: use one of {', '.join(splits_of(name))}")
     source = source_of(cfg)
     if name in ("cifar10", "cifar100"):
-        from .cifar import open_cifar, shapes_cifar
-        from .registry import ensure
         if cfg.profile == "smoke":
             return open_cifar(shapes_cifar(name), name, split, synthetic=True, transform=transforms)
         return open_cifar(ensure(name, source=source), name, split, synthetic=source == "shapes",
@@ -164,3 +165,43 @@ def get_dataset(name: str, split: str, cfg, transforms=None):
         return PetsSet(root, split, segmentation=name == "pets_seg", transforms=transforms, boxes=name == "pets_box")
     from .flowers import FlowersSet
     return FlowersSet(root, split, transforms=transforms, synthetic=True)
+
+
+def load_tensors(name: str, split: str, cfg, limit: int | None = None, upright: bool = False) -> ImageSet:
+    """A whole CIFAR split as uint8 NCHW tensors: shapes world in smoke, real CIFAR in light/full (or, in a
+    rehearsal, the shapes world at CIFAR's real size: 50,000 + 10,000 images).
+
+    ``upright`` (smoke only): the shapes world with objects upright, for tasks that
+    need a "which way is up" (real photos already have one); light/full ignore it.
+    """
+    _check(name, split)
+    if cfg.profile != "smoke" and source_of(cfg) == "shapes":
+        root, synthetic = ensure(name, source="shapes"), True
+        source = f"shapes-{10 if name == 'cifar10' else 100} at CIFAR-{name[5:]}'s real size (rehearsal)"
+        ds = open_cifar(root, name, split, synthetic=True)
+    elif cfg.profile == "smoke":
+        root, synthetic = shapes_cifar(name, upright=upright), True
+        source = f"shapes-{10 if name == 'cifar10' else 100}{' (upright)' if upright else ''} in CIFAR-{name[5:]} pickle format"
+        try:
+            ds = open_cifar(root, name, split, synthetic=True)
+        except DataError as exc:  # a damaged cache: it is ours, so rebuild it once
+            print(f"{exc}\nrebuilding {root}")
+            root = shapes_cifar(name, rebuild=True, upright=upright)
+            ds = open_cifar(root, name, split, synthetic=True)
+    else:
+        root, synthetic = ensure(name), False
+        source = f"CIFAR-{name[5:]}"
+        ds = open_cifar(root, name, split)
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8
+    labels = torch.tensor(ds.targets, dtype=torch.int64)
+    coarse = _coarse(Path(root), name, split)
+    if limit is not None and limit < len(labels):
+        idx = balanced_subset(labels, limit)
+        images, labels = images[idx], labels[idx]
+        coarse = coarse[idx] if coarse is not None else None
+        source += f" (balanced subset of {limit})"
+    mean, std = channel_stats(images)
+    coarse_classes = None
+    if name == "cifar100":
+        coarse_classes = list(shapes.CIFAR100_COARSE) if synthetic else _real_coarse_names(Path(root))
+    return ImageSet(images, labels, list(ds.classes), mean, std, source, coarse, coarse_classes)

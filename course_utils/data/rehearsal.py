@@ -37,18 +37,14 @@ rendered and written a chunk at a time, so memory stays under a gigabyte); it is
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 from pathlib import Path
 
 from .cache import DataError, build_once, shapes_dir
+from .catalog import REAL
 
-__all__ = ["ENV", "SOURCES", "REAL_SIZES", "requested_source", "resolve_source", "source_of", "is_rehearsal",
-           "real_root", "REHEARSAL_NOTE", "PETS_CLASSES"]
+__all__ = ["REAL_SIZES", "real_root", "PETS_CLASSES"]
 
-ENV = "COURSE_DATA_SOURCE"
-SOURCES = ("real", "shapes")
-REHEARSAL_NOTE = "REHEARSAL: shapes world at real sizes, random weights"
 PETS_CLASSES = 37
 SEED = 0  # one world for every training seed, as in smoke
 
@@ -63,43 +59,9 @@ REAL_SIZES: dict[str, tuple[int, ...]] = {
 }
 
 
-def requested_source() -> str | None:
-    """``$COURSE_DATA_SOURCE`` ('real' or 'shapes'), or None when unset."""
-    value = os.environ.get(ENV, "").strip().lower()
-    if not value:
-        return None
-    if value not in SOURCES:
-        raise DataError(f"${ENV}={value!r}: use one of {', '.join(SOURCES)} (or leave it unset for real data)")
-    return value
-
-
-def resolve_source(profile: str, asked: str | None = None) -> str:
-    """The data source of a run: smoke always reads the small shapes world; light/full read ``asked``, else
-    ``$COURSE_DATA_SOURCE``, else the real datasets."""
-    if asked is not None and asked not in SOURCES:
-        raise ValueError(f"data={asked!r}: use one of {', '.join(SOURCES)}")
-    if profile == "smoke":
-        if asked == "real":
-            raise ValueError("smoke runs on the small shapes world only: use profile='light' or 'full' for real data")
-        return "shapes"
-    return asked or requested_source() or "real"
-
-
-def source_of(cfg) -> str:
-    """``cfg.data_source`` (set by setup), or what :func:`resolve_source` says for ``cfg.profile``."""
-    return getattr(cfg, "data_source", None) or resolve_source(cfg.profile)
-
-
-def is_rehearsal(cfg) -> bool:
-    """True for light/full on the shapes world (at real sizes)."""
-    return cfg.profile != "smoke" and source_of(cfg) == "shapes"
-
-
 def real_root(name: str, progress: bool = True) -> Path:
     """The shapes world of real dataset ``name`` (a key of registry.REAL) at its real size, laid out like the
     real one: the folder :func:`~course_utils.data.registry.ensure` would return for the real set."""
-    from .registry import REAL
-
     if name in ("cifar10", "cifar100"):
         from .cifar import shapes_cifar
         return shapes_cifar(name, SEED, REAL_SIZES[name])

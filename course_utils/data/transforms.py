@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ..paths import data_dir
+from .cache import read_manifest
+from .cifar import shapes_cifar
+from .datasets import _KIND, load_tensors, shapes_set
+from .registry import ensure
+from .source import source_of
+from .stats import channel_stats
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "channel_stats", "norm_stats", "train_transforms", "eval_transforms",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "norm_stats", "train_transforms", "eval_transforms",
            "TASK"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,47 +39,23 @@ _SIZE = {"cifar10": 32, "cifar100": 32, "pets": 224, "flowers102": 224, "voc_seg
          "captions": 224}  # real-data crop sizes; the shapes world keeps its own image size
 
 
-def channel_stats(images, layout: str = "NCHW", digits: int = 4) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) of uint8 images read as values in [0, 1], rounded to ``digits``.
-
-    ``images`` is a tensor or array, N×C×H×W (``layout="NCHW"``) or N×H×W×C (``"NHWC"``); the std is the
-    population one (divide by the pixel count), in float64, one channel at a time to bound memory.
-    """
-    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
-    axis = {"NCHW": 1, "NHWC": 3}[layout]
-    means, stds = [], []
-    for c in range(x.shape[axis]):
-        v = x.select(axis, c).double().div_(255)
-        means.append(round(v.mean().item(), digits))
-        stds.append(round(v.std(unbiased=False).item(), digits))
-    return tuple(means), tuple(stds)
-
-
 def norm_stats(name: str, cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel (mean, std) in [0, 1] for normalising ``name`` in the active profile."""
-    from .datasets import _KIND, shapes_set
-
     if name not in TASK:
         raise ValueError(f"no transforms for dataset {name!r}: use one of {', '.join(TASK)}")
     if cfg.profile == "smoke":
-        from .cache import read_manifest
         if name in ("cifar10", "cifar100"):
-            from .cifar import shapes_cifar
             m = read_manifest(shapes_cifar(name))
         else:
             m = read_manifest(shapes_set(_KIND[name]))
         return tuple(m["mean"]), tuple(m["std"])
     if name in ("cifar10", "cifar100"):
-        from .rehearsal import source_of
         if source_of(cfg) == "shapes":  # a rehearsal: the stats of the shapes world at CIFAR's size
-            from .cache import read_manifest
-            from .registry import ensure
             m = read_manifest(ensure(name, source="shapes"))
             return tuple(m["mean"]), tuple(m["std"])
         path = data_dir() / "stats.json"
         cache = json.loads(path.read_text()) if path.is_file() else {}
         if name not in cache:
-            from .cifar import load_tensors
             s = load_tensors(name, "train", cfg)
             cache[name] = {"mean": s.mean, "std": s.std}
             path.write_text(json.dumps(cache, indent=1))

@@ -7,8 +7,8 @@ __all__ = ["register"]
 
 
 def _cmd_download(args) -> int:
-    from .cache import DataError
-    from .registry import ensure, real_name
+    from ..data.cache import DataError
+    from ..data.registry import ensure, real_name
 
     for name in args.names:
         try:
@@ -22,7 +22,7 @@ def _cmd_download(args) -> int:
 
 def _cmd_status(args) -> int:
     from ..paths import data_dir
-    from .registry import status
+    from ..data.registry import status
 
     print(f"data cache: {data_dir()}")
     for name, title, size, state in status():
@@ -34,13 +34,13 @@ def _cmd_status(args) -> int:
 
 
 def _cmd_shapes(args) -> int:
-    from .cifar import shapes_cifar
-    from .datasets import NAMES, _KIND, shapes_set
+    from ..data.cifar import shapes_cifar
+    from ..data.datasets import NAMES, _KIND, shapes_set
 
     names = args.names or list(NAMES)
     if args.real_sizes:  # the rehearsal's worlds: real sizes, real layouts
-        from .registry import real_name
-        from .rehearsal import REAL_SIZES, real_root
+        from ..data.registry import real_name
+        from ..data.rehearsal import REAL_SIZES, real_root
 
         for name in dict.fromkeys(real_name(n) for n in (args.names or list(REAL_SIZES))):
             print(f"✓ {name}: {real_root(name)}")

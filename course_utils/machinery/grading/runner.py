@@ -2,7 +2,7 @@
 
 Built on nbclient rather than nbgrader's ``Execute`` preprocessor because grading needs what that one
 lacks: a limit on the whole submission, a memory cap and write confinement on the kernel process
-(see :mod:`course_utils.grading.sandbox`), and fair partial credit when one cell loops forever or
+(see :mod:`course_utils.machinery.grading.sandbox`), and fair partial credit when one cell loops forever or
 kills the kernel (``exit()`` and ``quit()`` included). When that happens the kernel is replaced and the
 notebook runs again from the top with the offending cell skipped, so a runaway cell costs only its own
 exercise. Everything shares one deadline, so the total time stays bounded.
@@ -31,27 +31,11 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from traitlets import List, Unicode
 
+from .capture import CappedNotebookClient, cut_note
+from .limits import Limits, kernel_env
 from .sandbox import wrapper_command
 
 __all__ = ["Limits", "CellResult", "RunResult", "run_notebook", "kernel_env"]
-
-
-_PASS_ENV = {"PATH", "LANG", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
-             "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "COURSE_DEVICE"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission resource limits."""
-
-    cell_timeout: float = 120.0  # s, one cell
-    submission_timeout: float = 600.0  # s, the whole notebook, restarts included
-    memory_mb: int = 6144  # address-space cap; importing torch alone reserves ~3.3 GB of it; 0: none
-    max_restarts: int = 3  # kernel replacements after a cell times out or kills the kernel
-    device: str = "cpu"  # COURSE_DEVICE for the kernels; "auto": whatever the machine has (GPU included)
-    cell_text_mb: float = 1.0  # printed text kept per cell
-    cell_output_mb: float = 5.0  # all output kept per cell (a lesson cell's figures reach ~1.7 MB)
-    notebook_output_mb: float = 25.0  # all output kept per notebook
 
 
 @dataclass
@@ -77,118 +61,12 @@ class RunResult:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through :mod:`course_utils.grading.sandbox`."""
+    """A kernel manager that starts the kernel through :mod:`course_utils.machinery.grading.sandbox`."""
 
     wrapper = List(Unicode(), help="argv prefix put before the kernel command")
 
     def format_kernel_cmd(self, extra_arguments=None):
         return [*self.wrapper, *super().format_kernel_cmd(extra_arguments)]
-
-
-def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1, device: str = "cpu") -> dict[str, str]:
-    """Environment for a grading kernel: smoke profile, offline, every cache and home inside ``root``.
-
-    ``device="cpu"`` (the default) hides every GPU from the kernel; ``"auto"`` passes the grader's
-    ``CUDA_VISIBLE_DEVICES`` and ``COURSE_DEVICE`` on; any other value (``"cuda"``, ``"cuda:1"``,
-    ``"mps"``) becomes the kernel's ``COURSE_DEVICE``.
-    """
-    # Only what a Python kernel needs is passed on: no tokens or credentials from the grader's environment.
-    env = {k: v for k, v in os.environ.items() if k in _PASS_ENV or k.startswith("LC_")}
-    if device == "cpu":
-        env.update(CUDA_VISIBLE_DEVICES="", COURSE_DEVICE="cpu")
-    elif device != "auto":
-        env["COURSE_DEVICE"] = device
-    for name in ("home", "tmp", "data", "build", "cache"):
-        (root / name).mkdir(parents=True, exist_ok=True)
-    env.update({
-        "COURSE_PROFILE": "smoke", "COURSE_OFFLINE": "1", "MPLBACKEND": "Agg",
-        "COURSE_DATA": str(data_dir or root / "data"), "COURSE_BUILD": str(root / "build"),
-        "HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "XDG_CACHE_HOME": str(root / "cache"),
-        "IPYTHONDIR": str(root / "home" / ".ipython"), "MPLCONFIGDIR": str(root / "cache" / "mpl"),
-        "JUPYTER_RUNTIME_DIR": str(root / "tmp"), "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": str(threads),
-    })
-    return env
-
-
-_FLOOR = 8 * 1024  # characters every cell may keep, even when the notebook's budget is spent (its ✗ lines)
-_KEEP = 64 * 1024  # an error or a result is shortened to this when it does not fit
-
-
-def _size(content: dict) -> int:
-    """Characters an output message would add to the notebook (text, or every MIME bundle's payload)."""
-    if "text" in content:
-        return len(content["text"])
-    if "traceback" in content:
-        return sum(len(line) for line in content["traceback"]) + len(content.get("evalue", ""))
-    return sum(len(v) if isinstance(v, str) else len(repr(v)) for v in content.get("data", {}).values())
-
-
-def _shorten(content: dict) -> None:
-    """Cut an error or result down to about ``_KEEP`` characters, in place (scoring reads only its text)."""
-    if "traceback" in content:
-        tb = "\n".join(content["traceback"])
-        content["traceback"] = [tb[:_KEEP // 2] + "\n[...]\n" + tb[-_KEEP // 2:]] if len(tb) > _KEEP else content["traceback"]
-        content["evalue"] = content.get("evalue", "")[:_KEEP // 4]
-    elif "data" in content:
-        text = str(content["data"].get("text/plain", ""))
-        content["data"] = {"text/plain": text[:_KEEP]}
-
-
-class CappedNotebookClient(NotebookClient):
-    """An nbclient that keeps a bounded amount of each cell's output and notes where it dropped some."""
-
-    def __init__(self, nb, km=None, limits: Limits = Limits(), **kw):
-        super().__init__(nb, km=km, **kw)
-        mb = 2**20
-        self.caps = (limits.cell_text_mb * mb, limits.cell_output_mb * mb, limits.notebook_output_mb * mb)
-        self.used: dict[int, list[int]] = {}  # cell index -> [text characters, all characters] kept
-        self.total = 0
-        self.cut: set[int] = set()  # cells whose output was (partly) dropped
-        self.forced: set[tuple[int, str]] = set()  # (cell, "error" | "execute_result") kept beyond the caps
-
-    def _forget(self, cell_index: int) -> None:
-        text_all = self.used.pop(cell_index, [0, 0])
-        self.total -= text_all[1]
-
-    def output(self, outs, msg, display_id, cell_index):
-        if self.clear_before_next_output and not self.output_hook_stack[msg["parent_header"].get("msg_id")]:
-            outs[:] = []  # the delayed clear_output(wait=True), done here so the counts stay right
-            self.clear_display_id_mapping(cell_index)
-            self.clear_before_next_output = False
-            self._forget(cell_index)
-        content, kind = msg["content"], msg["msg_type"]
-        text_cap, cell_cap, nb_cap = self.caps
-        used = self.used.setdefault(cell_index, [0, 0])
-        room = min(cell_cap - used[1], max(nb_cap - self.total, _FLOOR - used[1]))
-        if kind == "stream":
-            room = min(room, text_cap - used[0])
-        size = _size(content)
-        if size > room:
-            self.cut.add(cell_index)
-            if kind in ("error", "execute_result") and (cell_index, kind) not in self.forced:
-                self.forced.add((cell_index, kind))  # what scoring reads: kept once per cell, shortened
-                _shorten(content)
-                size = _size(content)
-            elif kind == "stream" and room > 0:
-                content["text"] = content["text"][:int(room)]
-                size = len(content["text"])
-            else:
-                return None
-        used[1] += size
-        used[0] += size if kind == "stream" else 0
-        self.total += size
-        return super().output(outs, msg, display_id, cell_index)
-
-    def clear_output(self, outs, msg, cell_index):
-        if not msg["content"].get("wait"):
-            self._forget(cell_index)
-        return super().clear_output(outs, msg, cell_index)
-
-
-def _cut_note(limits: Limits) -> str:
-    return (f"[course grade: output dropped here: a cell keeps {limits.cell_text_mb:g} MB of printed text "
-            f"and {limits.cell_output_mb:g} MB in all, a notebook {limits.notebook_output_mb:g} MB]")
 
 
 def _asked_exit(reply: dict | None) -> bool:
@@ -214,7 +92,7 @@ def _cut(cell, index: int, result: CellResult, client: CappedNotebookClient, lim
     """Mark a cell whose output was dropped, in its result and (for the reader) in its outputs."""
     if index in client.cut:
         result.output_cut = True
-        cell.outputs.append(new_output("stream", name="stderr", text=f"\n{_cut_note(limits)}\n"))
+        cell.outputs.append(new_output("stream", name="stderr", text=f"\n{cut_note(limits)}\n"))
     return result
 
 

@@ -38,9 +38,9 @@ def doctor() -> int:
             _line(True, f"{mod} (for running/testing/grading)")
         except ImportError:
             _line(False, f"{mod} missing (only needed to run tests or grade)", "pip install -e '.[dev]'")
-    from .config import pick_device, resolve_profile
-    from .host import online
-    from .paths import data_dir
+    from ..config import pick_device, resolve_profile
+    from ..host import online
+    from ..paths import data_dir
 
     dev = pick_device()
     _line(True, f"device: {dev}")

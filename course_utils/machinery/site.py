@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from .nbtools import lesson_notebooks
-from .record import MIME
+from ..record import MIME
 
 __all__ = ["mathjax_file", "strip_hidden_tests", "page_notebook", "execution_note", "stage_book", "build_site", "SiteResult"]
 
@@ -190,7 +190,7 @@ html_copy_source = False
 
 def site_report(executed: list[Path], runs: dict[str, dict[str, float]] | None = None) -> str:
     """The report page's HTML: a row per executed lesson (linked to its page) and the seconds chart."""
-    from .record import load_ranges
+    from ..record import load_ranges
     from .report import RANGES, result_from_executed
     from .report_html import report_table, seconds_chart
 

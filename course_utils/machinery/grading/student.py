@@ -10,7 +10,7 @@ minus its gradebook - and writes ``student/NN_topic.ipynb``:
 * ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed, the visible checks stay;
 * locked cells are marked read-only, every output is cleared, nbgrader checksums are recorded (so the
   copy is also a valid nbgrader release), and volatile metadata is stripped as
-  :func:`course_utils.nbtools.clean` does, so regenerating gives byte-identical files.
+  :func:`course_utils.machinery.nbtools.clean` does, so regenerating gives byte-identical files.
 
 The copies are committed (Colab and Binder badges open them); ``course student --check`` and a test
 fail when they differ from what the lessons would generate.

@@ -23,7 +23,7 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 # Modules that add subcommands; a topic that is not installed yet is skipped.
-_COMMAND_MODULES = ("course_utils.data.cli", "course_utils.grading.cli", "course_utils.train.cli")
+_COMMAND_MODULES = (f"{__package__}.data_cli", f"{__package__}.grading.cli", f"{__package__}.train_cli")
 
 
 def _check_data(profile: str, data: str | None) -> str | None:
@@ -43,7 +43,7 @@ def _cmd_run(args) -> int:
         print(problem, file=sys.stderr)
         return 2
     results = run_all(profile=args.profile, only=args.only, seed=args.seed, data=args.data, timeout=args.timeout)
-    build = Path(os.environ.get("COURSE_BUILD", Path(__file__).resolve().parent.parent / "build"))
+    build = Path(os.environ.get("COURSE_BUILD", Path(__file__).resolve().parents[2] / "build"))
     print(f"\nreport: {build / 'report.md'}")
     print((build / "report.md").read_text(encoding="utf-8"))
     return 0 if all(r.status == "ok" for r in results) else 1

@@ -16,7 +16,7 @@ import math
 import re
 from typing import Callable
 
-from .record import format_range
+from ..record import format_range
 
 __all__ = ["marker_svg", "report_table", "chart_bars", "seconds_chart", "STYLE"]
 
@@ -81,7 +81,7 @@ def _metrics_cell(metrics: dict, expected: dict) -> str:
 
 
 def report_table(results: list, ranges: dict, link: Callable[[str], str | None] = lambda name: None) -> str:
-    """HTML table: one row per :class:`~course_utils.report.NotebookResult`; ``link(name)`` gives its page."""
+    """HTML table: one row per :class:`~course_utils.machinery.report.NotebookResult`; ``link(name)`` gives its page."""
     rows = []
     for r in results:
         status = html.escape(r.status + (f": {r.error}" if r.error else ""))

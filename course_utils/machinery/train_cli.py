@@ -6,7 +6,7 @@ __all__ = ["register"]
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``course`` command."""
-    from .__main__ import build_parser, run
+    from ..train.__main__ import build_parser, run
 
     p = subparsers.add_parser("train", help="train a model on a dataset (torchrun -m course_utils.train for DDP)")
     build_parser(p)

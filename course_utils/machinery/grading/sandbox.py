@@ -2,7 +2,7 @@
 
 The grader starts each submission's kernel through this module::
 
-    python -m course_utils.grading.sandbox --memory-mb 6144 --write /tmp/grade-xyz -- python -m ipykernel_launcher -f ...
+    python -m course_utils.machinery.grading.sandbox --memory-mb 6144 --write /tmp/grade-xyz -- python -m ipykernel_launcher -f ...
 
 which sets the limits on itself and then ``exec``s the kernel, so the kernel and every process it starts
 inherit them. What this does and does not stop is spelled out in docs/instructors.md: it is a seat belt
@@ -118,7 +118,7 @@ def apply_limits(memory_mb: int, cpu_s: int | None = None, file_mb: int = 1024) 
 def wrapper_command(memory_mb: int, writable: list[Path], cpu_s: int | None = None,
                     require_landlock: bool = False) -> list[str]:
     """The argv prefix that runs a command under these limits (put the command after it)."""
-    cmd = [sys.executable, "-m", "course_utils.grading.sandbox", "--memory-mb", str(memory_mb)]
+    cmd = [sys.executable, "-m", "course_utils.machinery.grading.sandbox", "--memory-mb", str(memory_mb)]
     if cpu_s:
         cmd += ["--cpu-s", str(cpu_s)]
     for path in writable:
@@ -130,7 +130,7 @@ def wrapper_command(memory_mb: int, writable: list[Path], cpu_s: int | None = No
 
 def main(argv: list[str] | None = None) -> None:
     """Apply the limits, then exec the command given after ``--``."""
-    p = argparse.ArgumentParser(prog="python -m course_utils.grading.sandbox")
+    p = argparse.ArgumentParser(prog="python -m course_utils.machinery.grading.sandbox")
     p.add_argument("--memory-mb", type=int, required=True, help="address-space cap in MiB (0: none)")
     p.add_argument("--cpu-s", type=int, default=None, help="CPU-seconds cap per process (default: none)")
     p.add_argument("--write", action="append", default=[], help="a folder (or file) writes are allowed in")

@@ -33,7 +33,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import is_solution
 
-from ..record import read_metrics
+from ...record import read_metrics
 from .collect import Lesson, grade_id, load_lesson
 from .grade import assemble, score
 from .runner import Limits, kernel_env, run_notebook

@@ -19,7 +19,7 @@ __all__ = ["CHECK_TAG", "repo_url", "badge_line", "setup_source", "clean", "clea
            "refresh_outputs", "lesson_notebooks", "is_clean", "compare_outputs", "compared_cells"]
 
 CHECK_TAG = "nbval-check-output"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (course_utils/machinery/nbtools.py)
 _KEEP_CELL_META = {"tags", "nbgrader", "deletable", "editable"}
 _BADGE_RE = re.compile(r"^\[!\[Open in Colab\].*$", re.M)
 
@@ -134,7 +134,7 @@ def refresh_outputs(path: Path, timeout: int = 300) -> None:
     """Execute a notebook in the smoke profile and store the outputs of its compared cells."""
     from nbclient import NotebookClient
 
-    from .host import env_var
+    from ..host import env_var
 
     nb = nbformat.read(path, as_version=4)
     run = copy.deepcopy(nb)

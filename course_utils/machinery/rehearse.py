@@ -41,8 +41,8 @@ def lesson_datasets(path: Path) -> list[str]:
 
 def prepare_data(lessons: list[Path]) -> dict[str, float]:
     """Generate the real-size shapes world of every dataset these lessons declare; {real name: seconds}."""
-    from .data.registry import real_name
-    from .data.rehearsal import real_root
+    from ..data.catalog import real_name
+    from ..data.rehearsal import real_root
 
     took = {}
     for name in dict.fromkeys(real_name(d) for p in lessons for d in lesson_datasets(p)):
@@ -54,7 +54,7 @@ def prepare_data(lessons: list[Path]) -> dict[str, float]:
 
 def hardware(device: str | None = None) -> str:
     """One line: CPU model, usable cores, memory, and the GPU when the runs used one."""
-    from .host import usable_cores
+    from ..host import usable_cores
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -134,7 +134,7 @@ def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = 
 def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 0, threads: int | None = 2,
              write: bool = True, folder: Path = MEASUREMENTS, timeout: int = 3600) -> int:
     """Run the lessons' ``profile`` rehearsal and merge their times into ``folder``; 0 when every lesson ran."""
-    from .host import env_var
+    from ..host import env_var
     from .report import run_all
 
     if profile not in ("light", "full"):

@@ -6,8 +6,8 @@ taken from the submission's cell with the same nbgrader ``grade_id``. A solution
 deleted gets the student stub back; a deleted or edited test cell changes nothing. Cells the learner
 added are not run: everything that should be graded goes in the answer cells.
 
-Which files are submissions, and of which lesson, is :mod:`course_utils.grading.collect`'s job; the
-CSV (rows keyed by student, lesson and file, kept across runs) is :mod:`course_utils.grading.sheet`'s.
+Which files are submissions, and of which lesson, is :mod:`course_utils.machinery.grading.collect`'s job; the
+CSV (rows keyed by student, lesson and file, kept across runs) is :mod:`course_utils.machinery.grading.sheet`'s.
 Scores follow nbgrader's rules (a test cell that raises scores 0, a numeric result gives partial
 credit) except that warnings printed to stderr do not cost the points, and a result that is not a
 number between 0 and the cell's points (nbgrader gives full marks for text and crashes on a number

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .nbtools import ROOT, lesson_notebooks
-from .record import check, expected_for, format_range, load_ranges, read_metrics
+from ..record import check, expected_for, format_range, load_ranges, read_metrics
 
 __all__ = ["NotebookResult", "execute", "result_from_executed", "run_all", "write_report", "read_runs",
            "children_cpu_seconds", "data_source"]
@@ -108,8 +108,8 @@ def children_cpu_seconds() -> float | None:
 @contextmanager
 def data_source(source: str | None):
     """Set ``$COURSE_DATA_SOURCE`` for the kernels started inside (None: leave it as it is)."""
-    from .data.rehearsal import ENV, SOURCES
-    from .host import env_var
+    from ..data.source import ENV, SOURCES
+    from ..host import env_var
 
     if source is not None and source not in SOURCES:
         raise ValueError(f"data={source!r}: use one of {', '.join(SOURCES)}")
@@ -254,7 +254,7 @@ def write_report(results: list[NotebookResult], build: Path, ranges: dict) -> Pa
     ok = sum(r.status == "ok" for r in results)
     note = ""
     if any(r.rehearsal for r in results):
-        from .data.rehearsal import REHEARSAL_NOTE
+        from ..data.source import REHEARSAL_NOTE
         note = (f"{REHEARSAL_NOTE}. Each lesson ran its profile's real sizes and code path on made-up data: "
                 "the timings are real; the numbers say nothing about the real datasets and are not checked "
                 "against the profile's ranges.")
