@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package (pyproject)
+    import tomli as tomllib
 from pathlib import Path
 from typing import Any
 

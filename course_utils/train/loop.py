@@ -26,8 +26,11 @@ class EmptyLoaderError(ValueError):
 
 
 def amp_dtype(device: torch.device | str, amp=None) -> torch.dtype | None:
-    """Mixed-precision dtype: None/"auto" = bf16 on GPUs that have it, else fp16 on CUDA, off elsewhere.
+    """Mixed-precision dtype: None/"auto" = bf16 on CUDA GPUs of compute capability >= 8.0 (Ampere on),
+    fp16 (with a gradient scaler, see ``fit``) on older ones, off elsewhere.
 
+    Why the capability and not ``torch.cuda.is_bf16_supported()``: that answers True on a T4 (7.5, Colab's
+    free GPU) because bf16 is *emulated* there, in kernels slower than fp16's tensor cores.
     ``amp=True`` also switches it on for the CPU (bf16); ``"bf16"``/``"fp16"`` force a dtype; False = off.
     """
     device = torch.device(device)
@@ -40,7 +43,8 @@ def amp_dtype(device: torch.device | str, amp=None) -> torch.dtype | None:
     if amp not in (None, True, "auto"):
         raise ValueError(f"amp={amp!r}: use None (auto), True, False, 'bf16' or 'fp16'")
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        major, _ = torch.cuda.get_device_capability(device if device.index is not None else None)
+        return torch.bfloat16 if major >= 8 else torch.float16
     return torch.bfloat16 if amp is True else None
 
 

@@ -26,7 +26,10 @@ import copy
 import os
 import shutil
 import tempfile
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package (pyproject)
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -1,0 +1,100 @@
+"""Where learners run: the GPU Colab lends (a T4), conda's environment file, Python 3.10's missing tomllib."""
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from course_utils.train import amp_dtype
+from nbrun import ROOT
+
+
+@pytest.mark.parametrize("capability, expected", [
+    ((7, 5), torch.float16),   # T4 (Colab's free GPU): bf16 would be emulated, slowly
+    ((7, 0), torch.float16),   # V100
+    ((6, 1), torch.float16),   # Pascal
+    ((8, 0), torch.bfloat16),  # A100
+    ((8, 6), torch.bfloat16),  # RTX 30xx, A10
+    ((9, 0), torch.bfloat16),  # H100
+])
+def test_mixed_precision_follows_the_compute_capability(monkeypatch, capability, expected):
+    asked = []
+
+    def capability_of(device=None):
+        asked.append(device)
+        return capability
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what a T4 answers: ignored
+    assert amp_dtype("cuda") == expected
+    assert amp_dtype("cuda:1", "auto") == expected
+    assert asked == [None, torch.device("cuda:1")]  # the GPU that trains is the one asked
+    assert amp_dtype("cuda", False) is None and amp_dtype("cuda", "bf16") == torch.bfloat16  # choices win
+
+
+def test_fp16_training_gets_a_gradient_scaler(monkeypatch):
+    """Below 8.0 fit() trains in fp16 with a GradScaler; forced on the CPU here so the path runs."""
+    from course_utils.train import fit
+
+    made = []
+    real = torch.amp.GradScaler
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            made.append(args)
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(torch.amp, "GradScaler", Spy)
+    x, y = torch.randn(16, 4), torch.arange(16) % 2
+    data = list(zip(x.split(8), y.split(8)))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    fit(model, data, epochs=1, lr=0.05, device="cpu", amp="fp16", seed=0, quiet=True)
+    assert made == [("cpu",)]
+    made.clear()
+    fit(model, data, epochs=1, lr=0.05, device="cpu", amp="bf16", seed=0, quiet=True)
+    assert made == []  # bf16 has fp32's range: no scaler
+
+
+def _pip_section(path) -> list[str]:
+    deps = yaml.safe_load(path.read_text())["dependencies"]
+    return [line for entry in deps if isinstance(entry, dict) for line in entry.get("pip", [])]
+
+
+@pytest.mark.parametrize("name", ["environment.yml", "binder/environment.yml"])
+def test_conda_pip_section_is_a_valid_requirements_file(tmp_path, name):
+    """conda writes the pip section to a requirements file for `pip install -r`: pip's own parser must take it."""
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.constructors import install_req_from_parsed_requirement
+    from pip._internal.req.req_file import parse_requirements
+
+    lines = _pip_section(ROOT / name)
+    req = tmp_path / "requirements.txt"
+    req.write_text("\n".join(lines) + "\n")
+    parsed = [install_req_from_parsed_requirement(r) for r in parse_requirements(str(req), session=PipSession())]
+    assert len(parsed) == len(lines)  # every line is a requirement: no option that would change how pip runs
+
+
+def test_pip_parser_rejects_what_conda_used_to_be_given(tmp_path):
+    from pip._internal.exceptions import RequirementsFileParseError
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("--no-deps\n-e .\n")
+    with pytest.raises(RequirementsFileParseError, match="no-deps"):
+        list(parse_requirements(str(req), session=PipSession()))
+
+
+def test_course_utils_reads_toml_without_tomllib(monkeypatch):
+    """Python 3.10 has no tomllib: the modules that read TOML fall back to tomli (a dependency there)."""
+    import importlib
+    import sys
+
+    pytest.importorskip("tomli")
+    record = importlib.import_module("course_utils.record")  # the module (course_utils.record is its function)
+
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # import tomllib now raises ModuleNotFoundError
+    try:
+        fresh = importlib.reload(record)
+        assert fresh.tomllib.__name__ == "tomli"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(record)
