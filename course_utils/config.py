@@ -187,7 +187,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     seed_everything(seed)
     cfg = Config(profile=prof, reason=reason, seed=seed, device=dev, data_dir=data_dir(),
                  build_dir=build_dir(), on_colab=on_colab(), data_source=source)
-    use_weights_dir()  # torchvision/open_clip weights go to the course cache too (unless TORCH_HOME is set)
+    use_weights_dir()  # the learner's torch/HF caches, or the course cache where that was chosen ($COURSE_DATA, Colab)
     _reset_records(cfg)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name(0)})" if dev == "cuda" else ""
