@@ -25,13 +25,15 @@ def test_merge_keeps_other_lessons_and_writes_the_report_format(tmp_path):
     rehearse.merge_measurements(path, "light", first, seed=0, threads=2, loads={"00_a": 3.5})
     again = [NotebookResult("01_b", "ok", 90.0, "light", "cpu", cpu_seconds=170.0, rehearsal=True),
              NotebookResult("02_c", "failed", 5.0, "light", "cpu", cpu_seconds=4.0, rehearsal=True)]
-    table = rehearse.merge_measurements(path, "light", again, seed=1, threads=2, loads={})
+    table = rehearse.merge_measurements(path, "light", again, seed=1, threads=2, loads={},
+                                        peaks={"01_b": 1200.4, "02_c": 2100.0})
     assert json.loads(path.read_text()) == table
     for key in ("label", "hardware", "torch", "seconds", "date", "seeds"):  # what report.read_runs and README need
         assert key in table
     assert table["seconds"] == {"00_a": 61.0, "01_b": 90.0}  # merged; a failed run is not a timing
     assert table["cpu_seconds"] == {"00_a": 100.0, "01_b": 170.0} and table["seeds"] == [0, 1]
     assert table["load_average"] == {"00_a": 3.5} and table["threads"] == 2 and "rehearsal" in table["label"]
+    assert table["peak_rss_mib"] == {"01_b": 1200}  # MiB, rounded; none for a failed run
 
 
 def test_table_marks_unmeasured_lessons(tmp_path):
@@ -40,7 +42,7 @@ def test_table_marks_unmeasured_lessons(tmp_path):
         "date": "2026-01-02", "seeds": [0], "seconds": {"00_a": 90.0}, "cpu_seconds": {"00_a": 150.0},
         "dates": {"00_a": "2026-01-02"}}))
     md = rehearse.measurements_table(tmp_path, ["00_a", "09_z"])
-    assert "| 00_a | 1.5 (2.5) |" in md and "| 09_z | to be measured |" in md
+    assert "| 00_a | 1.5 (2.5) | to be measured |" in md and "| 09_z | to be measured | to be measured |" in md
     assert "a CPU, 2 cores, 2 torch threads" in md
 
 
@@ -57,3 +59,35 @@ def test_readme_shows_the_committed_table():
 def test_rehearse_runs_light_or_full_only():
     with pytest.raises(ValueError, match="a rehearsal runs light or full"):
         rehearse.rehearse("smoke")
+
+
+def test_peak_memory_sums_the_kernel_and_its_children():
+    """A child that holds 300 MiB and starts a grandchild holding 200 MiB: the peak is their sum."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    hold = "import sys, time; block = bytearray({mib} * 2 ** 20); block[::4096] = b'x' * len(block[::4096]); "
+    child = textwrap.dedent(f"""
+        import subprocess, sys, time
+        {hold.format(mib=300)}
+        g = subprocess.Popen([sys.executable, "-c", "{hold.format(mib=200)}time.sleep(3)"])
+        time.sleep(3); g.wait()
+    """)
+    with rehearse.PeakMemory(every=0.1) as memory:
+        memory.start("00_a")
+        proc = subprocess.Popen([sys.executable, "-c", child])
+        proc.wait()
+        time.sleep(0.3)
+        memory.start("01_b")  # the next lesson starts from nothing
+        time.sleep(0.3)
+    assert 500 <= memory.peaks_mib["00_a"] < 650, memory.peaks_mib
+    assert memory.peaks_mib["01_b"] < 50
+
+
+def test_table_shows_peak_memory(tmp_path):
+    (tmp_path / "rehearse-light.json").write_text(json.dumps({
+        "label": "light rehearsal", "profile": "light", "hardware": "a CPU", "threads": 2, "torch": "2.x",
+        "date": "2026-01-02", "seeds": [0], "seconds": {"00_a": 90.0}, "peak_rss_mib": {"00_a": 1331}}))
+    assert "| 00_a | 1.5 | 1.30 GiB |" in rehearse.measurements_table(tmp_path, ["00_a"])

@@ -7,9 +7,17 @@
 
 What it does: generates the shapes world at the real sizes of the datasets the lessons declare (once, so
 that generation is not counted in a lesson's time), runs ``course run --profile P --data shapes``
-(papermill; the report says ``P (rehearsal)``), then merges the wall and CPU seconds per lesson into
+(papermill; the report says ``P (rehearsal)``), then merges the wall and CPU seconds and the peak memory per lesson into
 ``docs/measurements/rehearse-<profile>.json`` ({"label", "hardware", "torch", "date", "seeds", "seconds",
-"cpu_seconds", ...}), which the report's seconds chart and the README table read.
+"cpu_seconds", "peak_rss_mib", ...}), which the report's seconds chart, the README table and each lesson's
+"what you need" block (``course nb sync``) read.
+
+Peak memory: while a lesson runs, a thread samples the resident memory (RSS) of every process below this
+one (the kernel and its children, e.g. DataLoader workers) twice a second and keeps the largest sum. Binder
+caps a session at 2 GiB, shared with the Jupyter server: a light lesson's kernel should stay <= 1.5 GiB
+(``BINDER_KERNEL_MIB``). To check it under the cap itself, run the rehearsal inside a memory cgroup (v1, as
+root): ``mkdir /sys/fs/cgroup/memory/binder && echo 2G > .../binder/memory.limit_in_bytes && echo $$ >
+.../binder/cgroup.procs`` in the shell that then runs ``course rehearse``.
 """
 from __future__ import annotations
 
@@ -17,16 +25,18 @@ import json
 import os
 import platform
 import re
+import threading
 import time
 from pathlib import Path
 
 from .nbtools import ROOT, lesson_notebooks
 
-__all__ = ["MEASUREMENTS", "BUDGET_MINUTES", "lesson_datasets", "prepare_data", "hardware", "merge_measurements",
+__all__ = ["MEASUREMENTS", "BUDGET_MINUTES", "BINDER_KERNEL_MIB", "PeakMemory", "lesson_datasets", "prepare_data", "hardware", "merge_measurements",
            "measurements_table", "rehearse"]
 
 MEASUREMENTS = ROOT / "docs" / "measurements"
 BUDGET_MINUTES = {"light": 10.0}  # per lesson, on 2 CPU cores (what Binder gives)
+BINDER_KERNEL_MIB = 1536  # a kernel's share of Binder's 2 GiB (the server and the page cache need the rest)
 _DATASETS = re.compile(r"setup\([^)]*datasets=\(([^)]*)\)")
 
 
@@ -50,6 +60,52 @@ def prepare_data(lessons: list[Path]) -> dict[str, float]:
         print(f"data {name}: {real_root(name)}", flush=True)
         took[name] = round(time.perf_counter() - t0, 1)
     return took
+
+
+class PeakMemory:
+    """Sample the summed RSS of this process's descendants (a lesson's kernel and its children) in a thread.
+
+    ``start(name)`` begins a lesson's watch (ending the previous one); ``peaks_mib`` = {name: MiB}.
+    """
+
+    def __init__(self, every: float = 0.5):
+        import psutil  # ipykernel's dependency: there wherever a kernel can run
+
+        self._me, self._every, self._name = psutil.Process(), every, None
+        self.peaks_mib: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def tree_rss(self) -> int:
+        import psutil
+
+        total = 0
+        for proc in self._me.children(recursive=True):
+            try:
+                total += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass  # a worker that just ended
+        return total
+
+    def start(self, name: str) -> None:
+        self._name = name
+        self.peaks_mib.setdefault(name, 0.0)
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            name = self._name
+            if name is not None:
+                self.peaks_mib[name] = max(self.peaks_mib[name], self.tree_rss() / 2 ** 20)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def hardware(device: str | None = None) -> str:
@@ -76,7 +132,7 @@ def hardware(device: str | None = None) -> str:
 
 
 def merge_measurements(path: Path, profile: str, results: list, seed: int, threads: int | None,
-                       loads: dict[str, float]) -> dict:
+                       loads: dict[str, float], peaks: dict[str, float] | None = None) -> dict:
     """Merge these results' seconds into the committed table ``path`` (other lessons' rows are kept)."""
     import torch
 
@@ -94,7 +150,8 @@ def merge_measurements(path: Path, profile: str, results: list, seed: int, threa
         "date": time.strftime("%Y-%m-%d"),
         "seeds": sorted({*old.get("seeds", []), seed}),
     }
-    for key in ("seconds", "cpu_seconds", "dates", "load_average"):
+    keys = ("seconds", "cpu_seconds", "peak_rss_mib", "dates", "load_average")
+    for key in keys:
         table[key] = dict(old.get(key, {}))
     for r in done:
         table["seconds"][r.name] = round(r.seconds, 1)
@@ -103,24 +160,32 @@ def merge_measurements(path: Path, profile: str, results: list, seed: int, threa
         table["dates"][r.name] = table["date"]
         if r.name in loads:
             table["load_average"][r.name] = round(loads[r.name], 1)
-    for key in ("seconds", "cpu_seconds", "dates", "load_average"):
+        if peaks and peaks.get(r.name):
+            table["peak_rss_mib"][r.name] = round(peaks[r.name])
+    for key in keys:
         table[key] = dict(sorted(table[key].items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=1) + "\n")
     return table
 
 
+def _gib(mib: float | None) -> str:
+    return "to be measured" if mib is None else f"{mib / 1024:.2f} GiB"
+
+
 def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = None) -> str:
     """The README table: one row per lesson, wall and CPU minutes of each committed rehearsal."""
     tables = [json.loads(p.read_text()) for p in sorted(folder.glob("rehearse-*.json"))] if folder.is_dir() else []
     lessons = lessons or sorted({n for t in tables for n in t.get("seconds", {})} | {p.stem for p in lesson_notebooks()})
-    head = "| lesson | " + " | ".join(f"{t['profile']} rehearsal: wall min (CPU min)" for t in tables) + " |"
-    rows = [head, "|---|" + "---|" * len(tables)]
+    head = "| lesson | " + " | ".join(f"{t['profile']} rehearsal: wall min (CPU min) | {t['profile']}: kernel's "
+                                     "peak memory" for t in tables) + " |"
+    rows = [head, "|---|" + "---|---|" * len(tables)]
     for name in lessons:
         cells = []
         for t in tables:
             s, cpu = t.get("seconds", {}).get(name), t.get("cpu_seconds", {}).get(name)
             cells.append("to be measured" if s is None else f"{s / 60:.1f}" + (f" ({cpu / 60:.1f})" if cpu else ""))
+            cells.append(_gib(t.get("peak_rss_mib", {}).get(name)))
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     notes = []
     for t in tables:
@@ -145,23 +210,31 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
         print("shapes world ready: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
     loads: dict[str, float] = {}
 
-    def note_load(path: Path) -> None:  # how busy the machine was when the lesson started
+    memory = PeakMemory()
+
+    def note_load(path: Path) -> None:  # how busy the machine was when the lesson started; watch its memory
         loads[path.stem] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        memory.start(path.stem)
 
     # setup() leaves torch's threads alone when OMP_NUM_THREADS is set
-    with env_var("OMP_NUM_THREADS", str(threads) if threads else None):
+    with env_var("OMP_NUM_THREADS", str(threads) if threads else None), memory:
         results = run_all(profile=profile, only=[p.stem for p in lessons], seed=seed, data="shapes",
                           timeout=timeout, on_start=note_load)
+    peaks = memory.peaks_mib
     if write:
         path = folder / f"rehearse-{profile}.json"
-        merge_measurements(path, profile, results, seed, threads, loads)
+        merge_measurements(path, profile, results, seed, threads, loads, peaks)
         print(f"\nwrote {path}")
     budget = BUDGET_MINUTES.get(profile)
-    print(f"\n{'lesson':<32}{'status':<10}{'wall min':>9}{'CPU min':>9}{'load':>6}")
+    print(f"\n{'lesson':<32}{'status':<10}{'wall min':>9}{'CPU min':>9}{'peak MiB':>9}{'load':>6}")
     for r in results:
         cpu = f"{r.cpu_seconds / 60:9.1f}" if r.cpu_seconds is not None else f"{'-':>9}"
         over = "  over budget" if budget and r.seconds / 60 > budget else ""
-        print(f"{r.name:<32}{r.status:<10}{r.seconds / 60:9.1f}{cpu}{loads.get(r.name, float('nan')):6.1f}{over}")
+        peak = peaks.get(r.name, 0.0)
+        if profile == "light" and peak > BINDER_KERNEL_MIB:
+            over += f"  over Binder's {BINDER_KERNEL_MIB} MiB"
+        print(f"{r.name:<32}{r.status:<10}{r.seconds / 60:9.1f}{cpu}{peak:9.0f}"
+              f"{loads.get(r.name, float('nan')):6.1f}{over}")
     if write:
         print("\nREADME table (paste under 'Measured run times'):\n\n" + measurements_table(folder))
     return 0 if all(r.status != "failed" for r in results) else 1
