@@ -98,3 +98,14 @@ def test_course_utils_reads_toml_without_tomllib(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(record)
+
+
+def test_every_lesson_names_its_kernel():
+    """Jupyter, Colab and Binder open a notebook in the kernel its metadata names (`course nb clean` sets it)."""
+    import nbformat
+
+    from course_utils.machinery.nbtools import lesson_notebooks
+
+    for path in lesson_notebooks():
+        spec = nbformat.read(path, as_version=4).metadata.get("kernelspec", {})
+        assert spec.get("name") == "python3" and spec.get("language") == "python", path.name

@@ -22,6 +22,7 @@ __all__ = ["CHECK_TAG", "repo_url", "badge_line", "setup_source", "clean", "clea
            "refresh_outputs", "lesson_notebooks", "is_clean", "compare_outputs", "compared_cells"]
 
 CHECK_TAG = "nbval-check-output"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}  # what Jupyter, Colab and Binder open
 ROOT = Path(__file__).resolve().parents[2]  # the repository (course_utils/machinery/nbtools.py)
 _KEEP_CELL_META = {"tags", "nbgrader", "deletable", "editable"}
 _BADGE_RE = re.compile(r"^\[!\[Open in Colab\].*$", re.M)
@@ -69,8 +70,7 @@ def _is_setup(cell) -> bool:
 def clean(nb) -> nbformat.NotebookNode:
     """Return a copy without volatile metadata, and without outputs or counts except in compared cells."""
     nb = copy.deepcopy(nb)
-    nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec",)}
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}  # every lesson: Python 3
     ordinal = 0
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in _KEEP_CELL_META}
