@@ -93,7 +93,8 @@ def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
     """Turn ``requested`` (smoke/light/full/auto) into a concrete profile and a one-line reason.
 
     ``auto`` is overridden by $COURSE_PROFILE; otherwise: full (GPU and data reachable), light (CPU and
-    data reachable), smoke (no data reachable). ``data_present(name) -> bool`` says if a dataset is cached.
+    data reachable), smoke (no data reachable, or a download over 1 GB nobody asked for: VOC on Binder or
+    Colab starts no 1.9 GB download by itself). ``data_present(name) -> bool`` says if a dataset is cached.
     """
     requested = (requested or "auto").lower()
     if requested == "auto" and os.environ.get("COURSE_PROFILE"):
@@ -110,6 +111,8 @@ def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
         cached = data_present is not None and all(data_present(d) for d in datasets)
         if cached:
             reachable, why = True, f"datasets {', '.join(datasets)} are in the cache"
+        elif _too_large(datasets, data_present):
+            return "smoke", _too_large(datasets, data_present)
         elif _online():
             reachable, why = True, "dataset servers are reachable"
         else:
@@ -119,6 +122,19 @@ def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
     if device == "cuda":
         return "full", f"GPU found and {why}"
     return "light", f"no GPU, {why}"
+
+
+def _too_large(datasets: tuple[str, ...], data_present) -> str:
+    """The reason to stay offline when a missing dataset's download is over 1 GB and not asked for, else ""."""
+    from .data.catalog import REAL, ask_for_large, is_large, large_allowed, real_name
+
+    if large_allowed():
+        return ""
+    for name in datasets:
+        if is_large(name) and not (data_present is not None and data_present(name)):
+            return (f"{REAL[real_name(name)].title} ({REAL[real_name(name)].size}) is not in the cache: "
+                    f"running smoke (the shapes world) instead. {ask_for_large(name)}; then run this lesson again")
+    return ""
 
 
 def _check(profile: str) -> None:

@@ -124,3 +124,16 @@ def test_setup_makes_idle_openmp_threads_sleep_unless_told():
                                    check=True).stdout.strip()
     assert run(env) == "PASSIVE"  # set before torch (and its OpenMP) loads
     assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"  # the user's choice wins
+
+
+def test_auto_starts_no_large_download_by_itself(monkeypatch):
+    """VOC (1.9 GB) not cached, network up: auto runs smoke and says how to ask for the download."""
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.delenv("COURSE_ALLOW_LARGE", raising=False)
+    monkeypatch.setattr(config, "_online", lambda timeout=1.5: True)
+    prof, why = config.resolve_profile("auto", "cpu", ("voc_det",), lambda name: False)
+    assert prof == "smoke" and "1.9 GB" in why and "course data download voc" in why
+    assert config.resolve_profile("auto", "cuda", ("voc_det",), lambda name: True)[0] == "full"  # cached: fine
+    assert config.resolve_profile("auto", "cpu", ("pets",), lambda name: False)[0] == "light"  # 800 MB: fine
+    monkeypatch.setenv("COURSE_ALLOW_LARGE", "1")
+    assert config.resolve_profile("auto", "cpu", ("voc_det",), lambda name: False)[0] == "light"  # asked for

@@ -177,3 +177,46 @@ def test_ensure_downloads_verifies_and_extracts(server, tmp_path, monkeypatch):
     assert root == (tmp_path / "toyset").resolve() and registry.is_cached("toy")
     assert (root / "toy" / "b.txt").read_bytes() == b"b" and (tmp_path / "downloads" / "toy.tar.gz").is_file()
     assert not list(root.glob(".extract-*"))  # no temp folder left behind
+
+
+def _toy_large(server, tmp_path, monkeypatch, size):
+    archive = _tar({"toy/a.txt": b"a"})
+    _Handler.payload, _Handler.cut, _Handler.requests = archive, None, []
+    spec = registry.RealDataset("Toy", ((server, "toy.tar.gz", "sha256:" + hashlib.sha256(archive).hexdigest()),),
+                                "toyset", ("toy/a.txt",), size, "test")
+    monkeypatch.setitem(registry.REAL, "toy", spec)
+    monkeypatch.setattr(registry, "_online", lambda: True)
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    monkeypatch.delenv("COURSE_ALLOW_LARGE", raising=False)
+
+
+def test_a_download_over_1_gb_starts_only_when_asked(server, tmp_path, monkeypatch, capsys):
+    _toy_large(server, tmp_path, monkeypatch, "1.9 GB")  # a small archive that says it is VOC's size
+    with pytest.raises(DataError, match=r"Toy is 1.9 GB.*course data download toy.*COURSE_ALLOW_LARGE=1"):
+        registry.ensure("toy", progress=False)
+    assert _Handler.requests == [] and not registry.is_cached("toy")  # not one byte asked for
+    monkeypatch.setenv("COURSE_ALLOW_LARGE", "1")
+    registry.ensure("toy", progress=False)
+    assert registry.is_cached("toy") and len(_Handler.requests) == 1
+    assert "downloading Toy: 1.9 GB into" in capsys.readouterr().out  # the size, before the download
+
+
+def test_course_data_download_is_the_ask(server, tmp_path, monkeypatch, capsys):
+    from course_utils.machinery.cli import main
+
+    _toy_large(server, tmp_path, monkeypatch, "1.9 GB")
+    assert main(["data", "download", "toy", "--quiet"]) == 0 and registry.is_cached("toy")
+    assert "downloading Toy: 1.9 GB" in capsys.readouterr().out
+
+
+def test_small_downloads_need_no_ask_but_state_their_size(server, tmp_path, monkeypatch, capsys):
+    _toy_large(server, tmp_path, monkeypatch, "800 MB")
+    registry.ensure("toy", progress=False)
+    assert "downloading Toy: 800 MB into" in capsys.readouterr().out
+
+
+def test_catalogue_sizes():
+    from course_utils.data import catalog
+
+    assert catalog.size_bytes("voc_det") == 1_900_000_000 and catalog.is_large("voc")
+    assert not catalog.is_large("coco") and not catalog.is_large("pets") and not catalog.is_large("cifar10")

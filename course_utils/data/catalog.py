@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .cache import DataError
 
-__all__ = ["RealDataset", "REAL", "ALIASES", "real_name"]
+__all__ = ["RealDataset", "REAL", "ALIASES", "real_name", "LARGE_BYTES", "size_bytes", "is_large", "large_allowed", "ask_for_large"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,33 @@ def real_name(name: str) -> str:
         known = ", ".join(sorted({*REAL, *ALIASES}))
         raise DataError(f"unknown dataset {name!r}: use one of {known}")
     return key
+
+
+LARGE_BYTES = 10 ** 9  # a download over this starts only when asked for (course data download, $COURSE_ALLOW_LARGE)
+_UNITS = {"KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9}
+
+
+def size_bytes(name: str) -> int:
+    """The download size the catalogue states for ``name`` (e.g. "1.9 GB" -> 1_900_000_000)."""
+    number, unit = REAL[real_name(name)].size.split()
+    return round(float(number) * _UNITS[unit.upper()])
+
+
+def is_large(name: str) -> bool:
+    """True for a dataset whose download is over 1 GB (VOC): it needs the learner's go-ahead."""
+    return size_bytes(name) > LARGE_BYTES
+
+
+def large_allowed() -> bool:
+    """The learner said yes to downloads over 1 GB: ``$COURSE_ALLOW_LARGE`` is 1/yes/true."""
+    import os
+    return os.environ.get("COURSE_ALLOW_LARGE", "").strip().lower() in ("1", "yes", "true")
+
+
+def ask_for_large(name: str) -> str:
+    """How to start a large download: the sentence the banner and the error show."""
+    key = real_name(name)
+    return (f"{REAL[key].title} is {REAL[key].size}: a download over 1 GB starts only when you ask for it. "
+            f"Run `course data download {key}` in a terminal (or `!course data download {key}` in a cell), "
+            "or set COURSE_ALLOW_LARGE=1 (in a cell: `import os; os.environ['COURSE_ALLOW_LARGE'] = '1'`, "
+            "before the setup cell)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..host import online as _online
 from ..paths import data_dir
 from .cache import DataError
-from .catalog import ALIASES, REAL, RealDataset, real_name
+from .catalog import ALIASES, REAL, RealDataset, ask_for_large, is_large, large_allowed, real_name
 from .download import download, extract
 from .rehearsal import real_root
 from .source import requested_source
@@ -31,8 +31,12 @@ def is_cached(name: str) -> bool:
     return all((folder / rel).exists() for rel in spec.expect)
 
 
-def ensure(name: str, progress: bool = True, source: str | None = None) -> Path:
+def ensure(name: str, progress: bool = True, source: str | None = None, allow_large: bool | None = None) -> Path:
     """Download (resumable, verified) and extract the real dataset unless cached; return its root.
+
+    The download's size is printed before it starts. One over 1 GB (VOC) starts only when asked for:
+    ``allow_large=True`` (``course data download`` passes it) or ``$COURSE_ALLOW_LARGE=1``; otherwise a
+    :class:`DataError` says how.
 
     With ``source="shapes"`` (default: ``$COURSE_DATA_SOURCE``), a rehearsal: the shapes world at the real
     set's size, in its layout (:func:`course_utils.data.rehearsal.real_root`), and never the network.
@@ -47,6 +51,9 @@ def ensure(name: str, progress: bool = True, source: str | None = None) -> Path:
         raise DataError(f"{spec.title} ({key}) is not in {data_dir()} and no dataset server is reachable. "
                         f"Run `course data download {key}` on a machine with internet and copy {data_dir()} "
                         "here, or use profile='smoke' (the shapes world in the same format).")
+    if is_large(key) and not (allow_large or (allow_large is None and large_allowed())):
+        raise DataError(ask_for_large(key) + ". Or use profile='smoke' (the shapes world, no download).")
+    print(f"downloading {spec.title}: {spec.size} into {data_dir()} (once; later runs read the cache)", flush=True)
     root.mkdir(parents=True, exist_ok=True)
     for url, filename, checksum in spec.files:
         path = download(url, data_dir() / "downloads" / filename, checksum, progress=progress)

@@ -12,7 +12,7 @@ def _cmd_download(args) -> int:
 
     for name in args.names:
         try:
-            root = ensure(real_name(name), progress=not args.quiet)
+            root = ensure(real_name(name), progress=not args.quiet, allow_large=True)  # asked for by name
         except DataError as exc:
             print(f"✗ {name}: {exc}")
             return 1
