@@ -1,6 +1,8 @@
 """Where learners run: the GPU Colab lends (a T4), conda's environment file, Python 3.10's missing tomllib."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import yaml
@@ -109,3 +111,35 @@ def test_every_lesson_names_its_kernel():
     for path in lesson_notebooks():
         spec = nbformat.read(path, as_version=4).metadata.get("kernelspec", {})
         assert spec.get("name") == "python3" and spec.get("language") == "python", path.name
+
+
+def test_each_lesson_says_what_it_needs_from_the_measurement_files():
+    import nbformat
+
+    from course_utils.machinery import needs
+    from course_utils.machinery.nbtools import lesson_notebooks
+
+    for path in lesson_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        found = needs.BLOCK_RE.findall(nb.cells[0].source)
+        want = needs.needs_block(path.stem, needs.datasets_of(nb))
+        assert found == [want], f"{path.name}: block stale or missing: run `course nb sync`"
+
+
+def test_needs_block_reads_minutes_memory_and_sizes(tmp_path):
+    import json
+
+    from course_utils.machinery import needs
+
+    (tmp_path / "rehearse-light.json").write_text(json.dumps({
+        "seconds": {"07_a": 240.0, "11_b": 300.0}, "peak_rss_mib": {"07_a": 1300, "11_b": 1700}}))
+    (tmp_path / "rehearse-full.json").write_text(json.dumps({"seconds": {"07_a": 600.0}}))
+    a = needs.needs_block("07_a", ["cifar10"], tmp_path)
+    assert "CIFAR-10 163 MB" in a and "4.0 min, peak memory 1.27 GiB" in a and "10.0 min on a GPU" in a
+    assert "runs on: Binder, Colab" in a
+    b = needs.needs_block("11_b", ["pets_seg"], tmp_path)
+    assert "Oxford-IIIT Pet 800 MB" in b and "Binder with profile='smoke' only" in b and "unmeasured" in b
+    c = needs.needs_block("10_c", ["voc_det"], tmp_path)
+    assert "1.9 GB" in c and "Binder in smoke" in c and "time unmeasured, peak memory unmeasured" in c
+    old = "# T\n\n[![Open in Colab](x)](y)\n\n" + b + "\n\nText."
+    assert needs.replace_block(old, a, re.compile(r"^\[!\[Open in Colab\].*$", re.M)) == old.replace(b, a)

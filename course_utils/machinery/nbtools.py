@@ -112,6 +112,8 @@ def sync(nb, name: str, url: str) -> nbformat.NotebookNode:
         if _is_setup(cell):
             body = cell.source.split("    import course_utils\n", 2)[-1]
             cell.source = setup_source(url) + body
+    from .needs import datasets_of, needs_block, replace_block  # the "what you need" block, from measurements
+    first.source = replace_block(first.source, needs_block(Path(name).stem, datasets_of(nb)), _BADGE_RE)
     return nb
 
 
