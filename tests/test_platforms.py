@@ -143,3 +143,26 @@ def test_needs_block_reads_minutes_memory_and_sizes(tmp_path):
     assert "1.9 GB" in c and "Binder in smoke" in c and "time unmeasured, peak memory unmeasured" in c
     old = "# T\n\n[![Open in Colab](x)](y)\n\n" + b + "\n\nText."
     assert needs.replace_block(old, a, re.compile(r"^\[!\[Open in Colab\].*$", re.M)) == old.replace(b, a)
+
+
+def test_one_release_drives_badges_and_the_colab_install(tmp_path):
+    from course_utils.machinery import nbtools
+
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    assert nbtools.repo_ref(tmp_path) == nbtools.repo_ref() == "main"
+    nbtools.set_release("v2026.1", tmp_path)
+    assert nbtools.repo_ref(tmp_path) == "v2026.1"
+    assert nbtools.repo_url(tmp_path) == nbtools.repo_url()  # only the release line changed
+    url = nbtools.repo_url()
+    line = nbtools.badge_line("07_resnet.ipynb", url, "v2026.1")
+    assert "/blob/v2026.1/student/07_resnet.ipynb" in line and "/v2026.1?labpath=student%2F07_resnet" in line
+    assert f"repo = 'git+{url}@v2026.1'" in nbtools.setup_source(url, "v2026.1")
+    assert f"repo = 'git+{url}'\n" in nbtools.setup_source(url, "main")
+    with pytest.raises(ValueError, match="tag or branch"):
+        nbtools.set_release("v1; rm -rf", tmp_path)
+
+
+def test_badges_command_needs_a_ref(capsys):
+    from course_utils.machinery.cli import main
+
+    assert main(["nb", "badges"]) == 2 and "--ref TAG" in capsys.readouterr().out

@@ -7,6 +7,7 @@
     course doctor                                 check the installation and say what to fix
     course lab                                    JupyterLab on notebooks/
     course nb clean|sync|refresh [NOTEBOOKS]      keep notebooks clean / badges synced / outputs fresh
+    course nb badges --ref TAG                    point badges and the Colab setup cell at a release
     course site [--no-solutions] [--run] [--check] build the course site from the executed lessons
 Other topics add their own commands (``course data``, ``course student``, ``course grade``) through a
 ``register(subparsers)`` function in their ``cli`` module.
@@ -106,6 +107,12 @@ def _cmd_nb(args) -> int:
     from . import nbtools
 
     paths = [Path(p) for p in args.notebooks] or nbtools.lesson_notebooks()
+    if args.action == "badges":  # pin the release: pyproject's [tool.cv-course] release, then every lesson
+        if not args.ref:
+            print("course nb badges needs --ref TAG (or --ref main)")
+            return 2
+        nbtools.set_release(args.ref)
+        args.action = "sync"
     changed = 0
     for p in paths:
         if args.action == "refresh":
@@ -169,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.set_defaults(func=_cmd_lab)
 
     nb = sub.add_parser("nb", help="clean, sync badges, or refresh compared outputs of lesson notebooks")
-    nb.add_argument("action", choices=["clean", "sync", "refresh"])
+    nb.add_argument("action", choices=["clean", "sync", "refresh", "badges"])
+    nb.add_argument("--ref", help="badges: the tag (or branch) the badges and the Colab setup cell point at")
     nb.add_argument("notebooks", nargs="*", help="paths (default: every lesson)")
     nb.add_argument("--check", action="store_true", help="exit 1 if anything had to change")
     nb.set_defaults(func=_cmd_nb)

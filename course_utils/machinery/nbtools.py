@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["CHECK_TAG", "repo_url", "badge_line", "setup_source", "clean", "clean_file", "sync", "sync_file",
+__all__ = ["CHECK_TAG", "repo_url", "repo_ref", "set_release", "badge_line", "setup_source", "clean", "clean_file", "sync", "sync_file",
            "refresh_outputs", "lesson_notebooks", "is_clean", "compare_outputs", "compared_cells"]
 
 CHECK_TAG = "nbval-check-output"
@@ -34,22 +34,45 @@ def repo_url(root: Path = ROOT) -> str:
     return meta["project"]["urls"]["Repository"].rstrip("/")
 
 
+def repo_ref(root: Path = ROOT) -> str:
+    """The release learners get ([tool.cv-course] release in pyproject.toml): "main" or a tag."""
+    meta = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    return meta.get("tool", {}).get("cv-course", {}).get("release", "main")
+
+
+_RELEASE_RE = re.compile(r'^release = "[^"]*"$', re.M)
+
+
+def set_release(ref: str, root: Path = ROOT) -> None:
+    """Write ``ref`` (a tag, or "main") as the release in pyproject.toml."""
+    if not re.fullmatch(r"[\w.\-/]+", ref):
+        raise ValueError(f"--ref {ref!r}: a git tag or branch name (letters, digits, . - _ /)")
+    path = root / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    if not _RELEASE_RE.search(text):
+        raise ValueError(f"{path} has no `release = \"...\"` line under [tool.cv-course]")
+    path.write_text(_RELEASE_RE.sub(f'release = "{ref}"', text, count=1), encoding="utf-8")
+
+
 def lesson_notebooks(root: Path = ROOT) -> list[Path]:
     """The lessons, in slide order (``notebooks/NN_topic.ipynb``)."""
     return sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def badge_line(name: str, url: str) -> str:
-    """Colab and Binder badges that open the *student* copy of lesson ``name``."""
+def badge_line(name: str, url: str, ref: str | None = None) -> str:
+    """Colab and Binder badges that open the *student* copy of lesson ``name`` at ``ref`` (default: the release)."""
+    ref = ref or repo_ref()
     gh = url.removeprefix("https://github.com/")
-    colab = f"https://colab.research.google.com/github/{gh}/blob/main/student/{name}"
-    binder = f"https://mybinder.org/v2/gh/{gh}/main?labpath=student%2F{name}"
+    colab = f"https://colab.research.google.com/github/{gh}/blob/{ref}/student/{name}"
+    binder = f"https://mybinder.org/v2/gh/{gh}/{ref}?labpath=student%2F{name}"
     return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
             f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
 
-def setup_source(url: str) -> str:
-    """The setup cell every lesson starts with."""
+def setup_source(url: str, ref: str | None = None) -> str:
+    """The setup cell every lesson starts with; on Colab it installs the release ``ref`` (default: pyproject's)."""
+    ref = ref or repo_ref()
+    pin = "" if ref == "main" else f"@{ref}"  # main: the default branch, as a plain git+URL installs it
     return (
         "# Setup: seed, device and profile, decided once. On Colab this first installs course_utils\n"
         "# from the course repository; the preinstalled torch is kept as it is.\n"
@@ -57,7 +80,7 @@ def setup_source(url: str) -> str:
         "    import course_utils\n"
         "except ModuleNotFoundError:  # Colab, or a Python without the course installed\n"
         "    import subprocess, sys\n"
-        f"    repo = 'git+{url}'\n"
+        f"    repo = 'git+{url}{pin}'\n"
         "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', '-q', f'cv-course @ {repo}'])\n"
         "    import course_utils\n"
     )
