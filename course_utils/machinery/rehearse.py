@@ -29,15 +29,13 @@ import threading
 import time
 from pathlib import Path
 
-from .nbtools import ROOT, lesson_notebooks
+from .nbtools import lesson_notebooks
+from .needs import _DATASETS, BINDER_KERNEL_MIB, MEASUREMENTS
 
 __all__ = ["MEASUREMENTS", "BUDGET_MINUTES", "BINDER_KERNEL_MIB", "PeakMemory", "lesson_datasets", "prepare_data", "hardware", "merge_measurements",
            "measurements_table", "rehearse"]
 
-MEASUREMENTS = ROOT / "docs" / "measurements"
 BUDGET_MINUTES = {"light": 10.0}  # per lesson, on 2 CPU cores (what Binder gives)
-BINDER_KERNEL_MIB = 1536  # a kernel's share of Binder's 2 GiB (the server and the page cache need the rest)
-_DATASETS = re.compile(r"setup\([^)]*datasets=\(([^)]*)\)")
 
 
 def lesson_datasets(path: Path) -> list[str]:
