@@ -1,4 +1,5 @@
-"""A small anchor-free one-stage detector in the style of CenterNet (Zhou et al., "Objects as Points", 2019).
+"""A small anchor-free one-stage detector: CenterNet's centre heatmap (Zhou et al., "Objects as Points", 2019)
+with FCOS's box head (Tian et al., 2019: distances to the four sides; CenterNet regresses width and height).
 
 An object is the centre of its box. On a grid ``stride`` times coarser than the image the network predicts
 

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import torch
 from torchvision.ops import box_iou
 
-__all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS"]
+__all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS", "error_counts"]
 
 
 def anchor_boxes(height: int, width: int, sizes: Sequence[int], ratios: Sequence[float],
@@ -152,3 +152,14 @@ def coco_evaluate(outputs: Sequence[dict], targets: Sequence[dict]) -> dict[str,
         ev.accumulate()
         ev.summarize()
     return {k: float(v) for k, v in zip(COCO_STATS, ev.stats)}
+
+
+def error_counts(detections: dict, target: dict, iou_threshold: float = 0.5) -> dict[str, int]:
+    """One image's errors: objects found (a box of the right class at IoU >= threshold), found only with
+    the wrong class, or missed; and false alarms (boxes that overlap no object by the threshold). Boxes xyxy."""
+    boxes, labels = detections["boxes"].float().cpu(), detections["labels"].cpu()
+    true_boxes, true_labels = target["boxes"].float().cpu(), target["labels"].cpu()
+    hit = box_iou(true_boxes, boxes) >= iou_threshold                  # (G, D)
+    found = (hit & (true_labels[:, None] == labels[None])).any(dim=1)  # (G,)
+    return {"found": int(found.sum()), "wrong class": int((hit.any(dim=1) & ~found).sum()),
+            "missed": int((~hit.any(dim=1)).sum()), "false alarms": int((~hit.any(dim=0)).sum())}

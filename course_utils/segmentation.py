@@ -10,13 +10,13 @@ U-Net) and returns per-pixel class scores (N, C, H, W) at the input's size, what
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["conv_bn_relu", "SmallEncoder", "ResNetEncoder", "bilinear_kernel", "FCN", "UNet",
+__all__ = ["conv_bn_relu", "SmallEncoder", "ResNetEncoder", "bilinear_kernel", "fuse_skips", "FCN", "UNet",
            "mask_tensors"]
 
 
@@ -84,6 +84,20 @@ def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
     return w
 
 
+def fuse_skips(features: Sequence[torch.Tensor], score: Sequence[nn.Module], up: Sequence[nn.Module]) -> torch.Tensor:
+    """FCN's skip fusion: class scores at the finest stride the skips reach (H/32, H/16 or H/8), NCHW.
+
+    ``features`` are the encoder's (stride 8, stride 16, stride 32) maps; ``score`` the 1x1 convs for the
+    stride-32, 16, 8 features (``len(up) + 1`` of them are used); ``up`` the learned x2 upsamplings. Each
+    step upsamples the scores so far x2 and adds the 1x1 scores of the next finer features.
+    """
+    f8, f16, f32 = features
+    s = score[0](f32)                                         # (N, C, H/32, W/32)
+    for step, score_finer, finer in zip(up, score[1:], (f16, f8)):
+        s = step(s) + score_finer(finer)                      # (N, C, H/16, W/16), then H/8
+    return s
+
+
 class FCN(nn.Module):
     """Long et al.'s fully convolutional network on an encoder: FCN-32s (``skips=0``), -16s (1), -8s (2).
 
@@ -106,10 +120,7 @@ class FCN(nn.Module):
                 up.weight.copy_(bilinear_kernel(num_classes, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f8, f16, f32 = self.encoder(x)[-3:]
-        s = self.score[0](f32)                                # (N, C, H/32, W/32)
-        for up, score, f in zip(self.up, self.score[1:], (f16, f8)):
-            s = up(s) + score(f)                              # (N, C, H/16, W/16), then H/8
+        s = fuse_skips(self.encoder(x)[-3:], self.score, self.up)  # (N, C, H/32, W/32), /16 or /8
         return F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (N, C, H, W)
 
 

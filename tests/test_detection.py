@@ -117,3 +117,14 @@ def test_coco_evaluate_perfect_and_empty():
     assert stats["AP"] == pytest.approx(1.0) and stats["AP50"] == pytest.approx(1.0)
     empty = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)}]
     assert coco_evaluate(empty, tgt)["AP50"] == 0.0
+
+
+def test_error_counts_sorts_each_object_and_box():
+    from course_utils.detection import error_counts
+    truth = {"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]), "labels": torch.tensor([1, 2, 3])}
+    found = {"boxes": torch.tensor([[0.0, 0, 10, 11], [21, 20, 31, 30], [60, 60, 70, 70]]), "labels": torch.tensor([1, 5, 3])}
+    # object 1 found, object 2 only with the wrong class, object 3 missed; the third box is a false alarm
+    assert error_counts(found, truth) == {"found": 1, "wrong class": 1, "missed": 1, "false alarms": 1}
+    none = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
+    assert error_counts(none, truth) == {"found": 0, "wrong class": 0, "missed": 3, "false alarms": 0}
+    assert error_counts(found, {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)})["false alarms"] == 3

@@ -102,3 +102,21 @@ def test_mask_tensors_keeps_class_indices():
     assert images.shape == (1, 3, 4, 4) and masks.shape == (1, 4, 4) and masks.dtype == torch.int64
     assert set(masks.unique().tolist()) <= {0, 1, 255}  # nearest: no blended labels
     assert masks[0, 1:, :2].eq(0).all() and masks[0, 1:, 2:].eq(1).all()
+
+
+def test_fuse_skips_is_fcn_before_its_last_upsampling():
+    torch.manual_seed(0)
+    fcn8 = S.FCN(S.SmallEncoder(4), 3, skips=2).eval()
+    with torch.no_grad():
+        for up in fcn8.up:
+            up.weight.normal_()                               # not bilinear: the learned upsampling matters
+        x = torch.randn(2, 3, 64, 64)
+        f8, f16, f32 = fcn8.encoder(x)[-3:]
+        by_steps = fcn8.up[1](fcn8.up[0](fcn8.score[0](f32)) + fcn8.score[1](f16)) + fcn8.score[2](f8)
+        fused = S.fuse_skips((f8, f16, f32), fcn8.score, fcn8.up)
+        assert fused.shape == (2, 3, 8, 8)
+        torch.testing.assert_close(fused, by_steps)
+        torch.testing.assert_close(fcn8(x), F.interpolate(fused, size=(64, 64), mode="bilinear", align_corners=False))
+        fcn32 = S.FCN(S.SmallEncoder(4), 3, skips=0).eval()
+        feats = fcn32.encoder(x)[-3:]
+        torch.testing.assert_close(S.fuse_skips(feats, fcn32.score, fcn32.up), fcn32.score[0](feats[-1]))
