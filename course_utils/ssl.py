@@ -7,7 +7,9 @@
   (the paper's augmentation pipeline, torchvision v2, one image at a time) and :func:`simclr_augment`
   (the same steps on a whole batch at once, for training).
 * Evaluation: :func:`linear_probe` trains a linear classifier on frozen features
-  (``course_utils.transfer.extract_features``) and returns its test accuracy.
+  (``course_utils.transfer.extract_features``) and returns its test accuracy; :func:`probe_logits` is
+  the same probe fitted by plain full-batch gradient descent from zero, deterministic (lesson 13's
+  exercise reference).
 * Language: :func:`words` splits a sentence into tokens; :func:`next_token_pairs` and
   :func:`masked_lm_pairs` turn it into (input, label) pairs, as language-model pretraining does.
 
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["rotation_batch", "grid_tiles", "max_hamming_permutations", "nt_xent", "simclr_transform",
-           "simclr_augment", "linear_probe", "words", "next_token_pairs", "masked_lm_pairs", "MASK"]
+           "simclr_augment", "linear_probe", "probe_logits", "words", "next_token_pairs", "masked_lm_pairs", "MASK"]
 
 MASK = "[MASK]"  # the token that hides a word in masked language modelling (BERT's spelling)
 
@@ -60,11 +62,13 @@ def grid_tiles(x: torch.Tensor, grid: int = 3, gap: int = 0) -> torch.Tensor:
 
 
 def max_hamming_permutations(n: int, tiles: int = 9, seed: int = 0) -> torch.Tensor:
-    """``n`` permutations of ``tiles`` items, chosen greedily to be far apart (Noroozi & Favaro's algorithm).
+    """``n`` permutations of ``tiles`` items, chosen greedily to be far apart (a max-min variant of Noroozi & Favaro's).
 
     Start from one random permutation; then repeatedly add the permutation whose *smallest* Hamming
     distance (number of positions that differ) to the ones chosen so far is largest, ties broken at
-    random. Returns int64 (n, tiles); row 0 is the random start.
+    random. Noroozi & Favaro (2016, Algorithm 1) instead add the permutation with the largest *summed*
+    distance to the chosen set; max-min bounds the closest pair directly. Returns int64 (n, tiles);
+    row 0 is the random start.
     """
     every = np.array(list(itertools.permutations(range(tiles))), dtype=np.int8)  # (tiles!, tiles)
     if not 1 <= n <= len(every):
@@ -173,6 +177,27 @@ def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Ten
     hist = fit(head, train, test, epochs=epochs, lr=lr, weight_decay=weight_decay, schedule="cosine",
                quiet=True, seed=seed, device="cpu", task="classification")
     return hist.last["val_acc"]
+
+
+def probe_logits(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, num_classes: int,
+                 steps: int = 100, lr: float = 0.5) -> torch.Tensor:
+    """Test logits (M, num_classes) of a linear probe fitted by full-batch gradient descent: deterministic.
+
+    Both feature sets are standardised with the *training* features' mean and std (``std(0) + 1e-6``);
+    the weights (D, C) and bias (C,) start at zero; each of ``steps`` steps subtracts ``lr`` times the
+    gradient of the mean cross-entropy on all training features. No randomness, so two correct
+    implementations agree to float rounding.
+    """
+    mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
+    a, t = (f_train - mu) / sd, (f_test - mu) / sd
+    w = torch.zeros(a.shape[1], num_classes, dtype=a.dtype, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=a.dtype, requires_grad=True)
+    for _ in range(steps):
+        gw, gb = torch.autograd.grad(F.cross_entropy(a @ w + b, y_train), (w, b))
+        with torch.no_grad():
+            w -= lr * gw
+            b -= lr * gb
+    return (t @ w + b).detach()
 
 
 # ---- self-supervision in language: the text is its own label ------------------------------------------

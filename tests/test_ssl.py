@@ -134,3 +134,25 @@ def test_words_and_language_model_pairs_by_hand():
     original = ["x", "y"]
     ssl.masked_lm_pairs(original, mask="_")
     assert original == ["x", "y"]  # the input is not changed
+
+
+def test_probe_logits_matches_torch_sgd_and_uses_train_statistics():
+    g = torch.Generator().manual_seed(0)
+    f_tr = torch.randn(50, 4, generator=g, dtype=torch.float64) * torch.tensor([1.0, 100.0, 0.01, 3.0], dtype=torch.float64) + 5
+    y_tr = (f_tr[:, 1] > 5).long() + (f_tr[:, 2] > 5).long()
+    f_te = torch.randn(20, 4, generator=g, dtype=torch.float64) * 2 + 7
+    # reference: nn.Linear from zero, torch.optim.SGD (no momentum), full batch, train statistics
+    mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-6
+    head = torch.nn.Linear(4, 3).double()
+    torch.nn.init.zeros_(head.weight), torch.nn.init.zeros_(head.bias)
+    opt = torch.optim.SGD(head.parameters(), lr=0.3)
+    for _ in range(25):
+        opt.zero_grad()
+        F.cross_entropy(head((f_tr - mu) / sd), y_tr).backward()
+        opt.step()
+    ref = head((f_te - mu) / sd).detach()
+    out = ssl.probe_logits(f_tr, y_tr, f_te, 3, steps=25, lr=0.3)
+    torch.testing.assert_close(out, ref)
+    assert not out.requires_grad
+    # zero steps: all logits zero; the test set's own statistics would give other logits
+    assert torch.equal(ssl.probe_logits(f_tr, y_tr, f_te, 3, steps=0), torch.zeros(20, 3, dtype=torch.float64))
