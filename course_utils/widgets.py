@@ -177,3 +177,63 @@ def prompt_panel(ax, encode_image, encode_text, image: torch.Tensor, prompts: st
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability", fontsize=8)
+    from .plots import to_hwc
+
+    inset = ax.inset_axes([0.68, 0.02, 0.3, 0.3])  # the image, bottom right
+    inset.imshow(to_hwc(image.cpu()))
+    inset.axis("off")
+
+
+# ---- one call per lesson: the grid at fixed values and the controls ---------------------------------------
+def kernel_demo(photo: torch.Tensor, presets: Sequence[str] = ("identity", "box blur", "sharpen", "Sobel x", "outline")):
+    """Lesson 04: the presets side by side, then nine sliders (one per weight) on ``photo`` (H, W) in [0, 1]."""
+    import ipywidgets
+
+    names = [f"k{r}{c}" for r in range(3) for c in range(3)]
+    as_kw = lambda k: dict(zip(names, torch.as_tensor(k, dtype=torch.float32).flatten().tolist()))
+    panel = lambda ax, name="", **k: kernel_panel(ax, photo, [[k[f"k{r}{c}"] for c in range(3)] for r in range(3)], name)
+    grid = [{"name": n, **as_kw(KERNELS[n])} for n in presets]
+    start = as_kw(KERNELS["sharpen"])
+    controls = {n: ipywidgets.FloatSlider(value=start[n], min=-2, max=2, step=0.25, description=n,
+                                          continuous_update=False) for n in names}
+    return try_it(panel, grid, {"name": ipywidgets.fixed(""), **controls})
+
+
+def nms_demo(image: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, grid=(0.1, 0.3, 0.5, 0.7, 0.9)):
+    """Lesson 10: one image's detections after NMS at several IoU thresholds, then a threshold slider."""
+    import ipywidgets
+
+    panel = lambda ax, iou_threshold: nms_panel(ax, image, boxes, scores, iou_threshold)
+    slider = ipywidgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="IoU threshold",
+                                    continuous_update=False)
+    return try_it(panel, [{"iou_threshold": t} for t in grid], {"iou_threshold": slider})
+
+
+def fgsm_demo(model, x: torch.Tensor, y: torch.Tensor, grid=(0, 2, 4, 8, 16)):
+    """Lesson 12: an FGSM image and the accuracy on ``x`` at ε = grid/255, then an ε slider (in 1/255)."""
+    import ipywidgets
+
+    panel = lambda ax, eps_255: fgsm_panel(ax, model, x, y, eps_255 / 255)
+    slider = ipywidgets.IntSlider(value=8, min=0, max=32, step=1, description="ε × 255", continuous_update=False)
+    return try_it(panel, [{"eps_255": e} for e in grid], {"eps_255": slider})
+
+
+def attention_demo(model, image: torch.Tensor, mean=None, std=None):
+    """Lesson 14: the class token's attention in each layer (head 0), then layer and head sliders."""
+    import ipywidgets
+
+    depth, heads = len(model.blocks), model.blocks[0].self_attn.num_heads
+    panel = lambda ax, layer, head: attention_panel(ax, model, image, layer, head, mean, std)
+    controls = {"layer": ipywidgets.IntSlider(value=depth - 1, min=0, max=depth - 1, description="layer"),
+                "head": ipywidgets.IntSlider(value=0, min=0, max=heads - 1, description="head")}
+    return try_it(panel, [{"layer": i, "head": 0} for i in range(depth)], controls)
+
+
+def prompt_demo(encode_image, encode_text, image: torch.Tensor, prompt_sets: Sequence[str], temperature: float):
+    """Lesson 15: zero-shot probabilities for a few comma-separated prompt lists, then a text box to type your own."""
+    import ipywidgets
+
+    panel = lambda ax, prompts: prompt_panel(ax, encode_image, encode_text, image, prompts, temperature)
+    box = ipywidgets.Text(value=prompt_sets[0], description="prompts", continuous_update=False,
+                          layout=ipywidgets.Layout(width="90%"))
+    return try_it(panel, [{"prompts": p} for p in prompt_sets], {"prompts": box}, size=3.2)

@@ -109,3 +109,36 @@ def test_try_it_draws_the_static_grid_and_builds_live_controls():
                                          "name": ["a", "b"]}, live=True)
     assert isinstance(widget, ipywidgets.interactive)
     assert [c.description for c in widget.children if hasattr(c, "options")] == ["name"]
+
+
+def test_each_lessons_demo_draws_its_grid_at_the_fixed_values():
+    g = torch.Generator().manual_seed(0)
+    fig, widget = W.kernel_demo(torch.rand(16, 16, generator=g))
+    assert widget is None and [ax.get_title() for ax in fig.axes] == ["identity", "box blur", "sharpen", "Sobel x", "outline"]
+
+    xy = torch.rand(12, 2, generator=g) * 20
+    boxes, scores = torch.cat([xy, xy + 8], 1), torch.rand(12, generator=g)
+    fig, _ = W.nms_demo(torch.rand(3, 32, 32, generator=g), boxes, scores, grid=(0.2, 0.8))
+    for ax, t in zip(fig.axes, (0.2, 0.8)):
+        kept = len(W.nms_keep(boxes, scores, t, 0.1))
+        assert ax.get_title() == f"IoU ≤ {t:.2f}: {kept} of {int((scores > 0.1).sum())} kept" and len(ax.patches) == kept
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+    x, y = torch.rand(30, 3, 8, 8, generator=g), torch.randint(0, 4, (30,), generator=g)
+    fig, _ = W.fgsm_demo(model, x, y, grid=(0, 8))
+    assert [ax.get_title() for ax in fig.axes] == [f"ε = {e}/255: accuracy {W.fgsm_attack(model, x, y, e / 255)[1]:.2f}"
+                                                   for e in (0, 8)]
+
+    vit = ViT(image_size=16, patch=4, num_classes=3, dim=16, depth=3, heads=2, mlp_dim=32)
+    fig, _ = W.attention_demo(vit, torch.rand(3, 16, 16, generator=g))
+    assert [ax.get_title() for ax in fig.axes] == ["layer 0, head 0", "layer 1, head 0", "layer 2, head 0"]
+
+    vocab = Vocab(["a red circle", "a blue square"])
+    clip = TinyCLIP(len(vocab), dim=16, image_width=8, text_width=16, max_len=vocab.max_len).eval()
+    enc_text = lambda t: clip.encode_text(vocab.encode(t))
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=g)
+    fig, _ = W.prompt_demo(lambda im: clip.encode_image(im.float() / 255), enc_text, image,
+                           ["a red circle, a blue square", "a red circle"], 0.07)
+    bars = [[b.get_width() for b in ax.patches] for ax in fig.axes if ax.get_xlabel() == "probability"]
+    ref = W.prompt_probs(lambda im: clip.encode_image(im.float() / 255), enc_text, image, ["a red circle", "a blue square"], 0.07)
+    assert bars[0] == pytest.approx(ref.tolist()) and bars[1] == pytest.approx([1.0])
