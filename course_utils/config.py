@@ -69,6 +69,18 @@ class Config:
             raise ValueError(f"no value given for profile {self.profile!r}")
         return value
 
+    def run_dir(self, name: str, settings: dict | None = None):
+        """Checkpoint folder for a run that trains for minutes (``fit(checkpoint_dir=..., resume=True)``).
+
+        Keyed by ``settings`` plus profile, seed and data source (:mod:`course_utils.runs`). None in smoke:
+        those runs take seconds, and may run where the cache is read-only (grading).
+        """
+        if self.smoke:
+            return None
+        from .runs import run_dir
+        return run_dir(name, {**(settings or {}), "profile": self.profile, "seed": self.seed,
+                              "data_source": self.data_source})
+
     def as_dict(self) -> dict:
         return {"profile": self.profile, "reason": self.reason, "seed": self.seed, "device": self.device,
                 "data_dir": str(self.data_dir), "data_source": self.data_source, "rehearsal": self.rehearsal}
@@ -190,6 +202,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
 
     from .data.source import REHEARSAL_NOTE, resolve_source  # config sits above data: data never imports config
     from .record import reset as _reset_records
+    from .runs import checkpoint_note
 
     dev = pick_device(device)
     datasets = tuple(datasets)
@@ -213,6 +226,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
               f"device   {dev}{gpu}, {torch.get_num_threads()} CPU threads\n"
               f"seed     {seed}\n"
               f"data     {cfg.data_dir}\n"
+              + (f"{checkpoint_note()}\n" if not cfg.smoke else "") +
               f"versions python {platform.python_version()}, torch {torch.__version__}, "
               f"numpy {np.__version__}")
     return cfg

@@ -3,7 +3,8 @@
 It decides everything once at the top (task, loss, metrics, device, precision, optimizer, schedule,
 DDP, compile), then runs ``for epoch: train_one_epoch -> evaluate -> record -> checkpoint``. Each speed
 switch is a keyword: ``amp``, ``channels_last``, ``compile``; each training trick too: ``label_smoothing``,
-``ema``, ``tta_flip``. Ctrl-C stops cleanly and returns the History so far.
+``ema``, ``tta_flip``. Ctrl-C stops cleanly and returns the History so far. In a notebook the loss and
+metric curves are drawn live (``live``, :mod:`course_utils.train.live`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..host import keep_freed_memory
 from . import ddp
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History, environment
+from .live import LiveCurves, in_notebook, live_default
 from .loader import TensorLoader
 from .loop import EMA, EmptyLoaderError, amp_dtype, evaluate, train_one_epoch
 from .tasks import Task, get_task, infer_task
@@ -95,7 +97,7 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         task: str | None = None, device=None, amp=None, channels_last: bool = False, compile=False,
         label_smoothing: float = 0.0, ema: float | None = None, tta_flip: bool = False,
         checkpoint_dir: str | Path | None = None, resume: bool = False, best_metric: str | None = None,
-        early_stop: int | None = None, quiet: bool = False, seed: int | None = None,
+        early_stop: int | None = None, quiet: bool = False, live: bool | None = None, seed: int | None = None,
         config=None) -> History:
     """Train ``model`` on ``train`` for ``epochs``, evaluating on ``val`` after each epoch; returns a History.
 
@@ -104,6 +106,9 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
     ``ema``: decay (e.g. 0.999) — evaluation uses the averaged weights, which the model gets at the end.
     ``best_metric``: e.g. "val_acc" (max) or "val_loss" (min), saved as ``best.pt``; ``early_stop``: patience
     in epochs. ``config``: extra entries (e.g. ``cfg.as_dict()``) stored in the History and checkpoints.
+    ``quiet``: no progress bar and no per-epoch text. ``live``: curves in one notebook display, redrawn as
+    epochs end; None = on in a notebook unless ``quiet`` ($COURSE_LIVE=0/1 overrides), off in scripts.
+    ``checkpoint_dir`` + ``resume=True``: continue from ``last.pt`` there (``cfg.run_dir`` picks the folder).
     """
     keep_freed_memory()  # as setup() does: activations reuse freed memory instead of page-faulting (glibc)
     if seed is not None:
@@ -151,6 +156,10 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
         history = History.from_state_dict(saved["history"])
         history.interrupted = False
     show = not quiet and ddp.is_main()
+    want_live = live_default(quiet) if live is None else live
+    curves = LiveCurves() if want_live and in_notebook() and ddp.is_main() else None  # nowhere to draw in a script
+    if curves is not None and history.rows:  # resumed: show what was already trained
+        curves.update(history, final=True)
     best = history.best["value"] * sign if history.best else -math.inf
     stale, t_start, epoch = 0, time.perf_counter() - history.seconds, start
 
@@ -175,6 +184,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
                 history.best = {"metric": watch, "value": row[watch], "epoch": epoch + 1}
             else:
                 stale += 1
+            if curves is not None:
+                curves.update(history)
             if show:
                 tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                      for k, v in row.items()))
@@ -192,6 +203,8 @@ def fit(model: nn.Module, train, val=None, *, epochs: int, lr: float, optimizer=
             where = f"; last checkpoint kept at {ckpt / 'last.pt'}" if ckpt else ""
             print(f"interrupted during epoch {epoch + 1}: returning the History of {len(history)} "
                   f"finished epochs{where}")
+    if curves is not None:
+        curves.update(history, final=True)
     if averaged is not None:  # the averaged weights are the ones we evaluated: keep them
         raw.load_state_dict(averaged.model.state_dict())
     history.seconds = time.perf_counter() - t_start

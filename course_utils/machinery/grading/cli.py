@@ -95,6 +95,18 @@ def _cmd_audit(args) -> int:
     return 1 if bad else 0
 
 
+def _cmd_check(args) -> int:
+    from .check import check_notebook, format_lines
+    from .runner import Limits
+
+    if not args.notebook.is_file():
+        raise SystemExit(f"{args.notebook} is not a file: give your notebook, e.g. student/04_convolutions.ipynb")
+    lines = check_notebook(args.notebook, Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout),
+                           data_dir=args.data)
+    print(format_lines(lines))
+    return 0 if all(line.passed for line in lines) else 1
+
+
 def register(subparsers) -> None:
     """Add ``student`` and ``grade`` to the ``course`` command."""
     from ..nbtools import ROOT
@@ -131,3 +143,11 @@ def register(subparsers) -> None:
     a.add_argument("--timeout", type=float, default=600.0, help="seconds the whole lesson may run (default: 600)")
     a.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     a.set_defaults(func=_cmd_audit)
+
+    c = subparsers.add_parser("check", help="run your notebook and print one line per exercise (hidden tests never run)")
+    c.add_argument("notebook", type=Path, help="your copy of a lesson, e.g. student/04_convolutions.ipynb")
+    c.add_argument("--cell-timeout", type=float, default=120.0, help="seconds one cell may run (default: 120)")
+    c.add_argument("--timeout", type=float, default=600.0, help="seconds the whole notebook may run (default: 600)")
+    c.add_argument("--data", type=Path, default=None,
+                   help="dataset cache to read (default: a fresh one, so the check depends on nothing you downloaded)")
+    c.set_defaults(func=_cmd_check)
