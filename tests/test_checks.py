@@ -103,10 +103,13 @@ def test_by_hand_refuses_the_library_function_by_every_route(capsys):
             nn.CrossEntropyLoss()(torch.randn(2, 3), torch.tensor([0, 1]))
     from torchvision.ops import box_iou  # a Python function, imported by name before the block
     boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    original = torchvision.ops.box_iou
     with pytest.raises(UsedLibraryError, match="torchvision.ops.box_iou"):
         with by_hand(torchvision.ops.box_iou):
+            assert torchvision.ops.box_iou is not original and torchvision.ops.boxes.box_iou is not original
             torchvision.ops.box_iou(boxes, boxes)
-    assert box_iou(boxes, boxes).item() == 1.0  # restored afterwards
+    assert torchvision.ops.box_iou is original and torchvision.ops.boxes.box_iou is original  # restored afterwards
+    assert box_iou(boxes, boxes).item() == 1.0
     with pytest.raises(UsedLibraryError):
         with exercise(5, "conv by hand"):
             with by_hand(F.conv2d, what="exercise 5"):
