@@ -22,6 +22,11 @@ solution and then every wrong answer run, each followed by three verdicts on it:
   no-op (:func:`.fresh.disarmed_outside_hidden`), so only the hidden inputs decide;
 * the grader: the test cell exactly as ``course grade`` runs it (fresh check helpers), scored.
 
+The grader's cell begins with the visible statements, so a wrong answer that the visible check
+rejects scores 0 there as well: for such an answer the last two stop at a one-line guard (the hidden
+block still runs for ``fitted`` answers), which keeps the audit within a few seconds of one check per
+answer. Earlier exercises' solutions run first (an answer may call an earlier one).
+
 The solution must get ✓, ✓ and full points. Every wrong answer must get a ✗ line from the visible
 check and 0 points from the grader (a visible ✓ with fewer points is reported as such); the hidden
 block alone must reject those marked ``fitted``. Then the answer cell of the last wrong answer runs
@@ -121,18 +126,33 @@ def _code_cell(source: str, role: str, gid: str, variant: int) -> nbformat.Noteb
 _SOLUTION = -1  # the variant number of the lesson's own solution
 
 
-def _verdicts(lesson: Lesson, test_id: str, answers: dict[str, str], gid: str, variant: int) -> list:
-    """Answer cells, then the three verdicts on them: visible check, hidden block alone, grader."""
+_SKIP = "course-audit: not run, the visible check already said ✗"
+_GUARD = f"if not _cu_visible_ok: raise RuntimeError({_SKIP!r})\n"
+
+
+def _verdicts(lesson: Lesson, test_id: str, answers: dict[str, str], gid: str, variant: int,
+              fitted: bool = False) -> list:
+    """Answer cells, then the three verdicts on them: visible check, hidden block alone, grader.
+
+    The grader's test cell starts with the visible statements, so a wrong answer the visible check
+    rejects scores 0 there too: for it the grader's cell (and the hidden block, unless the answer is
+    ``fitted``) stop at a one-line guard instead of running the test again (the audit's time budget).
+    """
     source = next(c.source for c in lesson.nb.cells if grade_id(c) == test_id)
     visible = next(c.source for c in lesson.student.cells if grade_id(c) == test_id)
+    guard = "" if variant == _SOLUTION else _GUARD
     cells = [_code_cell(code, "answer", a, variant if a == gid else _SOLUTION) for a, code in answers.items()]
-    cells.append(_code_cell(visible, "visible", gid, variant))
+    cells.append(_code_cell(f"_cu_visible_ok = False\n{visible}\n_cu_visible_ok = True", "visible", gid, variant))
     if hidden_region(source):
-        cells.append(_code_cell(disarmed_outside_hidden(source), "hidden", gid, variant))
-    cells.append(_code_cell(with_fresh_checks(source), "graded", gid, variant))
+        cells.append(_code_cell(("" if fitted else guard) + disarmed_outside_hidden(source), "hidden", gid, variant))
+    cells.append(_code_cell(guard + with_fresh_checks(source), "graded", gid, variant))
     for cell in cells[-2:]:
         cell.metadata[_ROLE]["test"] = test_id
     return cells
+
+
+def _skipped(result) -> bool:
+    return result.status == "error" and _SKIP in (result.evalue or "")
 
 
 def build_audit_notebook(lesson: Lesson, wrong: dict[str, list[WrongAnswer]]) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -152,21 +172,24 @@ def build_audit_notebook(lesson: Lesson, wrong: dict[str, list[WrongAnswer]]) ->
             cell.source = wrong[grade_id(cell)][-1].code
     nb, _missing, _notes = assemble(lesson, submitted)
     solution = {grade_id(c): c.source for c in lesson.nb.cells if grade_id(c) in pairs}
-    cells = []
+    cells, earlier = [], []
     for cell in nb.cells:
         gid = grade_id(cell)
         if gid in wrong and gid in pairs:
             cell.metadata[_ROLE] = {"role": "answer", "grade_id": gid, "variant": len(wrong[gid]) - 1}
         if gid in tested:
             answers = [a for a, t in pairs.items() if t == gid]
+            # earlier exercises' solutions first: a later answer may use an earlier one (04: out_size)
+            cells += [_code_cell(solution[a], "answer", a, _SOLUTION) for a in earlier]
             right = {a: solution[a] for a in answers}
             cells += _verdicts(lesson, gid, right, answers[0], _SOLUTION)
             for a in (a for a in answers if a in wrong):
                 for i, w in enumerate(wrong[a]):
-                    cells += _verdicts(lesson, gid, {**right, a: w.code}, a, i)
+                    cells += _verdicts(lesson, gid, {**right, a: w.code}, a, i, w.fitted)
+            earlier += answers
             # the answers in place again (the last wrong ones), for the graded cell as `course grade` runs it
             cells += [_code_cell(c.source, "replay", grade_id(c), len(wrong[grade_id(c)]) - 1 if grade_id(c) in wrong
-                                 else _SOLUTION) for c in nb.cells if grade_id(c) in answers]
+                                 else _SOLUTION) for c in nb.cells if grade_id(c) in earlier]
         cells.append(cell)
     nb.cells = cells
     return nb, problems
@@ -217,11 +240,13 @@ def _judge(lesson: Lesson, wrong, role: dict, cell, result, res: AuditResult) ->
         for secret in w.hides:
             if secret in shown:
                 res.problems.append(f"{gid}: the visible check's message shows {secret!r} for '{w.why}'")
+    elif kind == "hidden" and _skipped(result):
+        res.verdicts.setdefault((gid, variant), {})["hidden"] = None  # not run: the visible check said ✗
     elif kind == "hidden":
         res.verdicts.setdefault((gid, variant), {})["hidden"] = accepted
         if accepted and w.fitted:
             res.problems.append(f"{gid}: the hidden block alone accepts '{w.why}', an answer fitted to the visible inputs")
-    else:
+    else:  # a skipped grader's cell scores 0 like any cell that raises: its visible statements already did
         got = _score_cell(cell, result, lesson.auto[role["test"]])[0]
         res.verdicts.setdefault((gid, variant), {})["points"] = got
         if got > 0:
