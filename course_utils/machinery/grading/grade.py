@@ -60,10 +60,10 @@ def assemble(lesson: Lesson, submitted: nbformat.NotebookNode) -> tuple[nbformat
             missing.append(gid)
         if gid is not None and is_solution(cell):
             new.source = theirs[gid].source if gid in theirs else stubs[gid].source
-        elif gid in lesson.auto:
-            new.source = with_fresh_checks(cell.source)  # an answer that rebinds the helpers changes nothing
         elif gid is not None and gid in theirs and theirs[gid].source not in (stubs[gid].source, cell.source):
             notes.append(f"{gid} was edited; the original was used")
+        if gid in lesson.auto:
+            new.source = with_fresh_checks(cell.source)  # an answer that rebinds the helpers changes nothing
         nb.cells.append(new)
     return nb, missing, notes
 
