@@ -95,7 +95,7 @@ def test_every_verdict_cell_of_the_grader_starts_with_fresh_helpers(tmp_path):
     nb, problems = build_audit_notebook(les, load_wrong_answers(WRONG))
     assert not problems
     roles = [c.metadata.get("course_audit", {}).get("role") for c in nb.cells]
-    assert roles.count("visible") == 6 + 2 and roles.count("graded") == 6 + 2 and roles.count("hidden") == 6
+    assert roles.count("visible") == 6 and roles.count("graded") == 6 + 2 and roles.count("hidden") == 6
     for cell, role in zip(nb.cells, roles):
         if role in ("graded", "hidden"):
             lines = [ln for ln in cell.source.splitlines() if not ln.startswith("if not _cu_visible_ok: raise")]

@@ -27,8 +27,9 @@ rejects scores 0 there as well: for such an answer the last two stop at a one-li
 block still runs for ``fitted`` answers), which keeps the audit within a few seconds of one check per
 answer. Earlier exercises' solutions run first (an answer may call an earlier one).
 
-The solution must get ✓ and full points (which imply that its hidden block alone passes: that
-verdict is not run again for it). Every wrong answer must get a ✗ line from the visible
+The solution must get full points from the grader's cell, which starts with the visible statements
+and holds the hidden block: that implies its visible ✓ and its hidden block's, which are not run
+again for it. Every wrong answer must get a ✗ line from the visible
 check and 0 points from the grader (a visible ✓ with fewer points is reported as such); the hidden
 block alone must reject those marked ``fitted``. Then the answer cell of the last wrong answer runs
 again and the graded cell in place must score 0 too. Every other cell must run, and since the rest of
@@ -143,7 +144,8 @@ def _verdicts(lesson: Lesson, test_id: str, answers: dict[str, str], gid: str, v
     visible = next(c.source for c in lesson.student.cells if grade_id(c) == test_id)
     guard = "" if variant == _SOLUTION else _GUARD
     cells = [_code_cell(code, "answer", a, variant if a == gid else _SOLUTION) for a, code in answers.items()]
-    cells.append(_code_cell(f"_cu_visible_ok = False\n{visible}\n_cu_visible_ok = True", "visible", gid, variant))
+    if variant != _SOLUTION:  # the solution's full points imply its visible ✓: the grader's cell starts with it
+        cells.append(_code_cell(f"_cu_visible_ok = False\n{visible}\n_cu_visible_ok = True", "visible", gid, variant))
     if hidden_region(source) and variant != _SOLUTION:  # the solution's full points imply its hidden ✓
         cells.append(_code_cell(("" if fitted else guard) + disarmed_outside_hidden(source), "hidden", gid, variant))
     cells.append(_code_cell(guard + with_fresh_checks(source), "graded", gid, variant))
