@@ -29,7 +29,7 @@ import sys
 import types
 
 __all__ = ["exercise", "expect", "expect_shape", "expect_close", "expect_equal", "expect_in_range",
-           "answer_hash", "expect_hash", "by_hand", "UsedLibraryError"]
+           "answer_hash", "expect_hash", "by_hand", "UsedLibraryError", "expect_own_class"]
 
 
 @contextlib.contextmanager
@@ -217,3 +217,16 @@ def by_hand(*functions, what: str = "this exercise"):
     finally:
         for mod, attr, val in swapped:
             setattr(mod, attr, val)
+
+
+def expect_own_class(cls, *references, what: str = "this exercise") -> None:
+    """Refuse a class that subclasses one of the course's or the library's versions of it.
+
+    ``class MyEncoderBlock(nn.TransformerEncoderLayer)`` inherits the whole answer; an exercise that asks
+    for the class written by hand checks ``expect_own_class(MyEncoderBlock, nn.TransformerEncoderLayer,
+    vit.EncoderBlock)`` (:func:`by_hand` refuses the functions).
+    """
+    expect(isinstance(cls, type), f"{what}: expected a class, got {type(cls).__name__}")
+    for ref in references:
+        expect(not issubclass(cls, ref), f"{what} asks you to write the class yourself, but {cls.__name__} "
+                                         f"subclasses {ref.__module__}.{ref.__qualname__}: subclass nn.Module instead")

@@ -103,12 +103,66 @@ def test_by_hand_refuses_the_library_function_by_every_route(capsys):
             nn.CrossEntropyLoss()(torch.randn(2, 3), torch.tensor([0, 1]))
     from torchvision.ops import box_iou  # a Python function, imported by name before the block
     boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    original = torchvision.ops.box_iou
     with pytest.raises(UsedLibraryError, match="torchvision.ops.box_iou"):
         with by_hand(torchvision.ops.box_iou):
+            assert torchvision.ops.box_iou is not original and torchvision.ops.boxes.box_iou is not original
             torchvision.ops.box_iou(boxes, boxes)
-    assert box_iou(boxes, boxes).item() == 1.0  # restored afterwards
+    assert torchvision.ops.box_iou is original and torchvision.ops.boxes.box_iou is original  # restored afterwards
+    assert box_iou(boxes, boxes).item() == 1.0
     with pytest.raises(UsedLibraryError):
         with exercise(5, "conv by hand"):
             with by_hand(F.conv2d, what="exercise 5"):
                 F.conv2d(x, w)
     assert "✗ exercise 5: exercise 5 asks you to write this yourself, but your code called F.conv2d" in capsys.readouterr().out
+
+
+def test_expect_own_class_refuses_subclasses_of_the_references():
+    from torch import nn
+
+    from course_utils.checks import expect_own_class
+
+    class Own(nn.Module):
+        pass
+
+    class Borrowed(nn.TransformerEncoderLayer):
+        pass
+
+    expect_own_class(Own, nn.TransformerEncoderLayer, what="exercise 3")
+    with pytest.raises(AssertionError, match="Borrowed subclasses torch.nn.modules.transformer.TransformerEncoderLayer"):
+        expect_own_class(Borrowed, nn.Linear, nn.TransformerEncoderLayer, what="exercise 3")
+    with pytest.raises(AssertionError, match="expected a class"):
+        expect_own_class(Own(), nn.Linear)
+
+
+def test_salt_and_digits_change_the_digest():
+    from course_utils.checks import answer_hash, expect_hash
+
+    assert answer_hash(197, salt="14-ex5") != answer_hash(197, salt="14-ex4") != answer_hash(197)
+    assert answer_hash(2.2540378, 6, "s") == answer_hash(2.25403779, 6, "s") != answer_hash(2.25411, 6, "s")
+    assert answer_hash(2.2540378, 4, "s") == answer_hash(2.25411, 4, "s")  # 4 digits cannot tell these apart
+    expect_hash(55, answer_hash(55, 6, "04-ex4"), salt="04-ex4", digits=6)
+    with pytest.raises(AssertionError, match="n is not the expected value"):
+        expect_hash(55, answer_hash(55, 6, "04-ex4"), "n", salt="04-ex3", digits=6)
+
+
+def test_every_lesson_hash_is_salted_per_exercise():
+    """CONTRIBUTING's rule for expect_hash: salt="NN-exK-name" (the lesson and the exercise), so one digest
+    never serves two exercises; profile-dependent digests (cfg.pick) are the only exception."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    calls = 0
+    for path in sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            for call in re.findall(r"expect_hash\((.*?)\)\n", cell.source, re.S):
+                if "cfg.pick(" in call:
+                    continue
+                calls += 1
+                salt = re.search(r'salt="([^"]+)"', call)
+                assert salt, f"{path.stem} {gid}: expect_hash without a salt: {call[:80]}"
+                assert salt[1] == f"{path.stem[:2]}-{gid.removesuffix('-test')}", f"{path.stem} {gid}: salt {salt[1]!r}"
+    assert calls >= 20

@@ -342,3 +342,24 @@ def load_lesson_from(nb):
     folder = Path(tempfile.mkdtemp(prefix="lesson-"))
     nbformat.write(nb, folder / NAME)
     return load_lesson(folder / NAME)
+
+
+def test_assembled_test_cells_start_with_fresh_check_helpers():
+    """An answer that rebinds `expect` or patches course_utils.checks changes nothing: every graded test cell
+    loads the helpers again from the grader's copy (the audit's meta-tests run such an answer)."""
+    from course_utils.machinery.grading.fresh import FRESH_MARK
+
+    les = load_lesson_from(lesson())
+    nb, _, _ = assemble(les, student_copy(lesson()))
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        first = cell.source.splitlines()[0] if cell.source else ""
+        assert first.endswith(FRESH_MARK) == (gid in les.auto), gid
+    ns: dict = {}
+    import course_utils.checks as original
+    exec(nb.cells[6].source.splitlines()[0], ns)
+    assert ns["expect"] is not original.expect and ns["expect"].__module__ == "course_utils.checks"
+    import sys as _sys
+    _sys.modules["course_utils.checks"] = original  # undo what the fresh line did in this process
+    import course_utils
+    course_utils.checks = original

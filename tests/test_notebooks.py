@@ -11,6 +11,8 @@ import nbformat
 import pytest
 
 from nbrun import LESSONS, ROOT, audit, repo_state, run_lesson, state_before
+from course_utils.machinery.grading.audit import load_wrong_answers, wrong_answers_path
+from course_utils.machinery.grading.collect import load_lesson
 from course_utils.machinery.nbtools import compare_outputs, compared_cells
 from course_utils.record import check, expected_for
 
@@ -53,7 +55,11 @@ class _Lesson:
         path = self.path
         result = audit(path)
         assert not result.problems, f"{path.name}:\n" + "\n".join(result.problems)
-        assert result.checked >= 1
+        assert result.entries >= 1, f"{path.name}: no wrong answers listed"
+        assert result.checked == result.entries, f"{path.name}: {result.checked} of {result.entries} wrong answers checked"
+        assert set(result.verdicts) == {(g, i) for g, v in load_wrong_answers(wrong_answers_path(path)).items()
+                                        for i in range(len(v))}, f"{path.name}: some wrong answers got no verdict"
+        assert result.solutions == len(load_lesson(path).auto), f"{path.name}: not every solution was graded"
 
     def test_is_deterministic_and_tidy(self):
         path = self.path

@@ -75,16 +75,27 @@ def test_unet_concatenates_and_halves():
 
 
 def test_unet_uses_the_finest_skip():
-    """Change the encoder's first-level features only: the output must change (the skip reaches the head)."""
+    """Change the encoder's first-level features where max pooling cannot see it (every value below its 2x2
+    window's maximum goes down): the main path is exactly the same, so only the skip can change the output."""
     torch.manual_seed(0)
     unet = S.UNet(num_classes=2, width=4, depth=2).eval()
     x = torch.randn(1, 3, 16, 16)
     base = unet(x)
-    handle = unet.down[0].register_forward_hook(lambda m, i, o: o + 1.0)
+    pooled_same = []
+
+    def lower_non_max(module, inputs, out):
+        window_max = F.interpolate(F.max_pool2d(out, 2), scale_factor=2, mode="nearest")
+        changed = torch.where(out < window_max, out - 1.0, out)
+        pooled_same.append(torch.equal(F.max_pool2d(changed, 2), F.max_pool2d(out, 2)) and not torch.equal(changed, out))
+        return changed
+
+    handle = unet.down[0].register_forward_hook(lower_non_max)
     try:
-        assert not torch.allclose(unet(x), base)
+        with torch.no_grad():
+            assert not torch.allclose(unet(x), base)
     finally:
         handle.remove()
+    assert pooled_same == [True]  # the main path saw the same values; the skip saw different ones
 
 
 def test_mask_tensors_keeps_class_indices():

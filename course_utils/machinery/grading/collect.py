@@ -25,7 +25,7 @@ from .student import student_copy
 
 __all__ = ["GRADER_VERSION", "Lesson", "Submission", "load_lesson", "find_submissions", "grade_id"]
 
-GRADER_VERSION = "2"  # bump when scoring changes: every submission is graded again
+GRADER_VERSION = "3"  # bump when scoring changes: every submission is graded again
 _LESSON_IN_NAME = re.compile(r"(?<![0-9])([0-9]{2})_[A-Za-z]")
 _SKIP_DIRS = {"__MACOSX", ".ipynb_checkpoints"}
 

@@ -3,7 +3,8 @@
 For each submission the grader builds the notebook it runs from the *source* lesson: every cell is the
 lesson's own (tests with their hidden part, setup, prose), except that each solution cell's content is
 taken from the submission's cell with the same nbgrader ``grade_id``. A solution cell the learner
-deleted gets the student stub back; a deleted or edited test cell changes nothing. Cells the learner
+deleted gets the student stub back; a deleted or edited test cell changes nothing, and each test cell starts with fresh check helpers
+(:mod:`.fresh`), so an answer that rebinds ``expect`` or patches ``course_utils.checks`` changes nothing either. Cells the learner
 added are not run: everything that should be graded goes in the answer cells.
 
 Which files are submissions, and of which lesson, is :mod:`course_utils.machinery.grading.collect`'s job; the
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 import nbformat
 from nbgrader.utils import is_solution
 
+from .fresh import with_fresh_checks
 from .collect import Lesson, Submission, find_submissions, grade_id as _gid, load_lesson
 from .runner import Limits, RunResult, kernel_env, run_notebook
 from .sheet import Key, key, merge_columns, read_rows, write_rows
@@ -60,6 +62,8 @@ def assemble(lesson: Lesson, submitted: nbformat.NotebookNode) -> tuple[nbformat
             new.source = theirs[gid].source if gid in theirs else stubs[gid].source
         elif gid is not None and gid in theirs and theirs[gid].source not in (stubs[gid].source, cell.source):
             notes.append(f"{gid} was edited; the original was used")
+        if gid in lesson.auto:
+            new.source = with_fresh_checks(cell.source)  # an answer that rebinds the helpers changes nothing
         nb.cells.append(new)
     return nb, missing, notes
 
