@@ -94,9 +94,14 @@ def _figure(name: str, info: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    from matplotlib.ticker import MaxNLocator
+
     top = info["max"] or 1
-    a.hist(info["totals"], bins=min(20, max(5, int(top) + 1)), range=(0, top), color="#4c72b0", edgecolor="white")
-    a.set(title=f"{name}: totals", xlabel=f"points (of {top:g})", ylabel="submissions")
+    step = 0.5 if top <= 20 else top / 40  # half points: the common partial credit
+    edges = [-step / 2 + i * step for i in range(int(top / step) + 2)]  # one bar centred on each score
+    a.hist(info["totals"], bins=edges, color="#4c72b0", edgecolor="white")
+    a.set(title=f"{name}: totals", xlabel=f"points (of {top:g})", ylabel="submissions", xlim=(edges[0], edges[-1]))
+    a.yaxis.set_major_locator(MaxNLocator(integer=True))
     ex = list(info["ex"].values())
     b.barh([e.gid for e in ex][::-1], [100 * e.full for e in ex][::-1], color="#dd8452")
     b.set(title="full marks per exercise", xlabel="% of submissions", xlim=(0, 100))
