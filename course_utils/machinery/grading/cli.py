@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["register", "resolve_lesson"]
@@ -43,6 +44,10 @@ def _cmd_student(args) -> int:
 
 
 def _cmd_grade(args) -> int:
+    # jsonschema (imported by nbformat) imports rfc3987_syntax for its "iri" format check, which builds a
+    # grammar for ~3 s of CPU per grader process; nbformat validates without format checks, so no result
+    # can change. Only skipped when nothing imported it yet.
+    sys.modules.setdefault("rfc3987_syntax", None)
     from ..nbtools import lesson_notebooks
     from .grade import grade_submissions
     from .runner import Limits
