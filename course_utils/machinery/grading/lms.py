@@ -148,7 +148,8 @@ def take_in(src: Path, staging: Path, lessons: dict[str, Path], only: str | None
             intake.rejected.append(_row("", "", name, f"cannot tell whose file this is: {kind.title()} did not "
                                         "name it (was it added to the download by hand?)"))
             continue
-        intake.roster.setdefault(info["student"], {k: v for k, v in info.items() if k != "student"})
+        known = intake.roster.setdefault(info["student"], {k: v for k, v in info.items() if k != "student"})
+        known["late"] = known["late"] or info["late"]  # late if any of the student's files was
         pieces = _expand_zip(name, data) if isinstance(data, bytes) and name.lower().endswith(".zip") else [(name, data)]
         for piece, content in pieces:
             _place(intake, placed, info, piece, content, ids, by_number, only)
