@@ -134,3 +134,13 @@ def test_a_plain_folder_is_graded_where_it_is_and_a_broken_download_says_what_to
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(SystemExit, match="neither a folder nor a readable zip"):
         read_download(tmp_path / "broken.zip")
+
+
+def test_two_files_of_one_name_are_never_overwritten_silently(tmp_path, lessons):
+    src = tmp_path / "d.zip"
+    src.write_bytes(_zip({"ann_111_10_Untitled.ipynb": _nb(lesson()), "ann_111_11_Untitled.ipynb": b"garbage",
+                          f"bo_222_12_{NAME}": _nb(lesson())}))
+    intake = take_in(src, tmp_path / "s", lessons)
+    assert nbformat.read(intake.folder / "ann_111" / "Untitled.ipynb", 4) == nbformat.reads(_nb(lesson()), 4)
+    assert [(r["file"], "also named Untitled.ipynb" in r["detail"]) for r in intake.rejected] == [
+        ("ann_111_11_Untitled.ipynb", True)]

@@ -155,11 +155,15 @@ def take_in(src: Path, staging: Path, lessons: dict[str, Path], only: str | None
             _place(intake, placed, info, piece, content, ids, by_number, only)
     for (student, lesson), group in placed.items():
         group.sort(key=lambda e: e["rank"])
+        keep, lesson = group[-1], "" if lesson.startswith("?") else lesson
         for extra in group[:-1]:
-            intake.rejected.append(_row(student, lesson.lstrip("?") if not lesson.startswith("?") else "", extra["name"], "a second file for this lesson from "
-                                        f"this student: {group[-1]['name']} (the later one) was graded instead"))
-        keep = group[-1]
+            intake.rejected.append(_row(student, lesson, extra["name"], "a second file for this lesson from this "
+                                        f"student: {keep['name']} (the later one) was graded instead"))
         target = staging / student / keep["file"]
+        if target.exists():  # two files of unknown lessons under one name: neither is picked silently
+            intake.rejected.append(_row(student, lesson, keep["name"], f"another file of this student is also "
+                                        f"named {keep['file']}: rename one and grade again"))
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(keep["data"])
     return intake
