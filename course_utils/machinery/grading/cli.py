@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["register", "resolve_lesson"]
@@ -43,19 +44,33 @@ def _cmd_student(args) -> int:
 
 
 def _cmd_grade(args) -> int:
+    # jsonschema (imported by nbformat) imports rfc3987_syntax for its "iri" format check, which builds a
+    # grammar for ~3 s of CPU per grader process; nbformat validates without format checks, so no result
+    # can change. Only skipped when nothing imported it yet.
+    sys.modules.setdefault("rfc3987_syntax", None)
     from ..nbtools import lesson_notebooks
     from .grade import grade_submissions
     from .runner import Limits
     from .sandbox import landlock_abi
 
-    if not args.submissions.is_dir():
-        raise SystemExit(f"{args.submissions} is not a folder: give the folder that holds the submissions.")
+    from .classrun import add_rejected, finish, merge, read_in
+    from .shards import in_shard, parse_shard
+
     lessons = lesson_notebooks(args.root)
     only = resolve_lesson(args.lesson, lessons) if args.lesson else None
     if only is not None and only not in lessons:
         lessons.append(only)
     if not lessons:
         raise SystemExit(f"no lessons found in {args.root / 'notebooks'}: run this from the course repository.")
+    args.report = args.report or args.out.with_name("report")
+    if args.merge:
+        merge(args.merge, args.out, lessons)
+        finish(args.out, args.export, args.report, args.assignment)
+        return 0
+    if args.submissions is None:
+        raise SystemExit("give the folder or zip that holds the submissions (or --merge CSV ...)")
+    shard = parse_shard(args.shard) if args.shard else None
+    intake = read_in(args.submissions, args.out, lessons, only, args.lms)
     if landlock_abi() < 1:
         msg = ("Landlock is not available here, so submissions can write wherever you can. "
                "Grade untrusted work in a container or VM (docs/instructors.md).")
@@ -67,13 +82,16 @@ def _cmd_grade(args) -> int:
               "more address space than that and fails to start; add --memory-mb 0 (no cap) for GPU kernels.")
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb,
                     device=args.device)
-    rows = grade_submissions(args.submissions, lessons, args.out, only=only, feedback_dir=args.feedback,
-                             limits=limits, jobs=args.jobs, data_dir=args.data, progress=not args.quiet)
+    rows = grade_submissions(intake.folder, lessons, args.out, only=only, feedback_dir=args.feedback,
+                             limits=limits, jobs=args.jobs, data_dir=args.data, progress=not args.quiet,
+                             keep=lambda sub: in_shard(sub.student, shard))
+    rows += add_rejected(args.out, intake, shard)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no submissions found"
     print(f"{len(rows)} submissions graded into {args.out}: {summary}")
+    finish(args.out, args.export, args.report, args.assignment)
     return 0
 
 
@@ -117,7 +135,8 @@ def register(subparsers) -> None:
     s.set_defaults(func=_cmd_student)
 
     g = subparsers.add_parser("grade", help="grade a folder of submitted notebooks into a CSV (offline)")
-    g.add_argument("submissions", type=Path, help="folder: <student>/<NN_topic>.ipynb or <student>__<NN_topic>.ipynb")
+    g.add_argument("submissions", type=Path, nargs="?", help="folder or zip: a Canvas or Moodle download, "
+                   "<student>/<NN_topic>.ipynb or <student>__<NN_topic>.ipynb")
     g.add_argument("--lesson", help="grade every file against this lesson (number, name or .ipynb path); "
                                     "default: from each file's name or contents")
     g.add_argument("--out", type=Path, default=Path("grades.csv"), help="the CSV to write and resume from (default: grades.csv)")
@@ -134,6 +153,16 @@ def register(subparsers) -> None:
                    help="dataset cache the kernels may read, not write (default: an empty one per submission)")
     g.add_argument("--require-sandbox", action="store_true", help="refuse to grade where Landlock cannot confine writes (default: warn)")
     g.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
+    g.add_argument("--lms", choices=["auto", "canvas", "moodle", "plain"], default="auto",
+                   help="how the submissions are named (default: auto, from the file names)")
+    g.add_argument("--export", action="append", default=[], choices=["canvas", "moodle", "csv"],
+                   help="also write the gradebook file to import: canvas, moodle or csv (nbgrader's columns); "
+                        "repeatable (default: none)")
+    g.add_argument("--assignment", help='Canvas column header, e.g. "Lesson 02 (4567)" (default: the lesson name)')
+    g.add_argument("--report", type=Path, default=None, help="class report: writes REPORT.html, REPORT.md and "
+                                                             "figures (default: report beside the CSV)")
+    g.add_argument("--shard", help="grade only slice i of N (0 <= i < N), e.g. 0/4; by student (default: all)")
+    g.add_argument("--merge", type=Path, nargs="+", help="merge these shard CSVs into --out instead of grading")
     g.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     g.set_defaults(func=_cmd_grade)
 

@@ -219,15 +219,17 @@ def _error_row(sub: Submission, exc: BaseException) -> tuple[dict, list[str]]:
 
 def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path | None = None,
                       feedback_dir: Path | None = None, limits: Limits = Limits(), jobs: int = 1,
-                      data_dir: Path | None = None, progress: bool = True) -> list[dict]:
+                      data_dir: Path | None = None, progress: bool = True, keep=None) -> list[dict]:
     """Grade every submission under ``folder`` into ``out`` (CSV), one feedback file and one executed
     notebook each (``<out>-feedback/``, ``<out>-executed/``); resumable. Rows of ``out`` that this run
-    does not grade (other lessons, other files) are kept as they were. Returns this run's rows."""
+    does not grade (other lessons, other files) are kept as they were. ``keep(submission)``, when given,
+    picks the submissions to grade (``--shard``). Returns this run's rows."""
     from tqdm.auto import tqdm
 
     loaded = [load_lesson(p) for p in lessons]
     forced = next((les for les in loaded if only is not None and les.path == only), None)
     subs, skipped = find_submissions(folder, loaded, forced, limits)
+    subs = [s for s in subs if keep is None or keep(s)]
     for why in skipped:
         print(f"skipped {why}")
     out.parent.mkdir(parents=True, exist_ok=True)
