@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .nbtools import ROOT, lesson_notebooks
+from ..host import env_var
 from ..record import check, expected_for, format_range, load_ranges, read_metrics
 
 __all__ = ["NotebookResult", "execute", "result_from_executed", "run_all", "write_report", "read_runs",
@@ -136,10 +137,11 @@ def execute(path: Path, out_dir: Path, profile: str = "auto", seed: int = 0,
     for attempt in range(1, _START_TRIES + 1):
         t0, cpu0 = time.perf_counter(), children_cpu_seconds()
         error = ""
-        try:
-            pm.execute_notebook(str(path), str(out), parameters={"profile": profile, "seed": seed},
-                                kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                                execution_timeout=timeout)
+        try:  # no live widgets in a saved run: they would wait on a front end that never comes ($COURSE_LIVE)
+            with env_var("COURSE_LIVE", os.environ.get("COURSE_LIVE", "0")):
+                pm.execute_notebook(str(path), str(out), parameters={"profile": profile, "seed": seed},
+                                    kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                                    execution_timeout=timeout)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
             if _died_at_start(exc) and attempt < _START_TRIES:

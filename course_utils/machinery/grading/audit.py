@@ -42,10 +42,6 @@ import copy
 import os
 import shutil
 import tempfile
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package (pyproject)
-    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,22 +53,12 @@ from .collect import Lesson, grade_id, load_lesson
 from .fresh import disarmed_outside_hidden, hidden_region, with_fresh_checks
 from .grade import _score_cell, assemble, score
 from .runner import Limits, kernel_env, run_notebook
+from .wrong_answers import WrongAnswer, load_wrong_answers, wrong_answers_path
 
 __all__ = ["WrongAnswer", "AuditResult", "load_wrong_answers", "wrong_answers_path", "build_audit_notebook",
            "audit_lesson"]
 
 _ROLE = "course_audit"
-
-
-@dataclass(frozen=True)
-class WrongAnswer:
-    """One plausible wrong answer for an answer cell."""
-
-    grade_id: str
-    code: str
-    why: str
-    hides: tuple[str, ...] = ()
-    fitted: bool = False
 
 
 @dataclass
@@ -87,26 +73,6 @@ class AuditResult:
     entries: int = 0  # wrong answers in the file
     solutions: int = 0  # solutions checked (✓, hidden ✓, full points)
     verdicts: dict = field(default_factory=dict)  # (grade_id, variant) -> {"visible": bool, "hidden": bool, "points": x}
-
-
-def wrong_answers_path(lesson: Path) -> Path:
-    """``<repo>/tests/wrong_answers/NN_topic.toml`` for ``<repo>/notebooks/NN_topic.ipynb``."""
-    return lesson.resolve().parent.parent / "tests" / "wrong_answers" / f"{lesson.stem}.toml"
-
-
-def load_wrong_answers(path: Path) -> dict[str, list[WrongAnswer]]:
-    """Read a wrong-answers file: ``{answer grade_id: [WrongAnswer, ...]}``."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, list[WrongAnswer]] = {}
-    for gid, entries in data.items():
-        if not isinstance(entries, list) or not entries:
-            raise ValueError(f"{path}: [[{gid}]] must be a list of tables with 'code' and 'why'")
-        for e in entries:
-            if "code" not in e or "why" not in e:
-                raise ValueError(f"{path}: an entry of [[{gid}]] lacks 'code' or 'why'")
-            out.setdefault(gid, []).append(WrongAnswer(gid, e["code"].strip("\n"), e["why"], tuple(e.get("hides", ())),
-                                                       bool(e.get("fitted", False))))
-    return out
 
 
 def _answer_to_test(lesson: Lesson) -> dict[str, str]:

@@ -41,7 +41,7 @@ def kernel_env(root: Path, data_dir: Path | None = None, threads: int = 1, devic
     for name in ("home", "tmp", "data", "build", "cache"):
         (root / name).mkdir(parents=True, exist_ok=True)
     env.update({
-        "COURSE_PROFILE": "smoke", "COURSE_OFFLINE": "1", "MPLBACKEND": "Agg",
+        "COURSE_PROFILE": "smoke", "COURSE_OFFLINE": "1", "MPLBACKEND": "Agg", "COURSE_LIVE": "0",
         "COURSE_DATA": str(data_dir or root / "data"), "COURSE_BUILD": str(root / "build"),
         "HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "XDG_CACHE_HOME": str(root / "cache"),
         "IPYTHONDIR": str(root / "home" / ".ipython"), "MPLCONFIGDIR": str(root / "cache" / "mpl"),
