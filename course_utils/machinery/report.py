@@ -110,7 +110,6 @@ def children_cpu_seconds() -> float | None:
 def data_source(source: str | None):
     """Set ``$COURSE_DATA_SOURCE`` for the kernels started inside (None: leave it as it is)."""
     from ..data.source import ENV, SOURCES
-    from ..host import env_var
 
     if source is not None and source not in SOURCES:
         raise ValueError(f"data={source!r}: use one of {', '.join(SOURCES)}")
