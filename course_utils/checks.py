@@ -34,9 +34,17 @@ __all__ = ["exercise", "expect", "expect_shape", "expect_close", "expect_equal",
 
 @contextlib.contextmanager
 def exercise(number: int | str, what: str):
-    """Run the checks of one exercise and print one line of feedback."""
+    """Run the checks of one exercise and print one line of feedback.
+
+    First it makes sure no answer cell replaced a check helper (``expect = lambda *a, **k: None``, or a
+    patch of this module): that is an ✗ here, and 0 points from the grader, which notices it the same way.
+    """
     label = f"exercise {number}"
     try:
+        replaced = _replaced_helpers(_caller_globals()) if _GUARD else []
+        expect(not replaced, f"your code replaced the check helper{'s' * (len(replaced) > 1)} "
+                             f"{', '.join(replaced)}: checks cannot be changed from an answer cell - delete "
+                             "that line, restart the kernel and run the notebook again")
         yield
     except NotImplementedError:
         print(f"✗ {label}: not done yet - replace `raise NotImplementedError` with your code ({what})")
@@ -230,3 +238,38 @@ def expect_own_class(cls, *references, what: str = "this exercise") -> None:
     for ref in references:
         expect(not issubclass(cls, ref), f"{what} asks you to write the class yourself, but {cls.__name__} "
                                          f"subclasses {ref.__module__}.{ref.__qualname__}: subclass nn.Module instead")
+
+
+# ---- an answer cell cannot switch the checks off ------------------------------------------------------
+_GUARD = True  # the audit's "hidden block alone" wraps the helpers on purpose and turns this off
+_TAMPERED: list[str] = []  # what the grader's fresh copy of this module found replaced before it loaded
+
+
+def _fingerprint(f):
+    f = getattr(f, "__wrapped__", f)  # exercise and by_hand are context managers
+    return (getattr(f, "__module__", None), getattr(f, "__qualname__", None), getattr(f, "__code__", None))
+
+
+def _caller_globals() -> dict:
+    """The namespace of the notebook cell that entered ``exercise`` (past contextlib's frames)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "contextlib"):
+        frame = frame.f_back
+    return frame.f_globals if frame is not None else {}
+
+
+def _replaced_helpers(namespace: dict, module=None) -> list[str]:
+    """Helper names that ``namespace`` (or ``module``, default: this module as imported) binds to
+    something other than this file's function, plus what the grader's fresh copy found (``_TAMPERED``)."""
+    module = module if module is not None else sys.modules.get(__name__)
+    bad = set(_TAMPERED)
+    for name in _HELPERS:
+        mine = _GENUINE[name]
+        for where in (namespace, getattr(module, "__dict__", {})):
+            if name in where and _fingerprint(where[name]) != mine:
+                bad.add(name)
+    return sorted(bad)
+
+
+_HELPERS = [n for n in __all__ if isinstance(globals()[n], types.FunctionType)]
+_GENUINE = {n: _fingerprint(globals()[n]) for n in _HELPERS}  # taken as this file loads, before any answer runs

@@ -166,3 +166,44 @@ def test_every_lesson_hash_is_salted_per_exercise():
                 assert salt, f"{path.stem} {gid}: expect_hash without a salt: {call[:80]}"
                 assert salt[1] == f"{path.stem[:2]}-{gid.removesuffix('-test')}", f"{path.stem} {gid}: salt {salt[1]!r}"
     assert calls >= 20
+
+
+def test_a_replaced_helper_is_an_x_in_the_learners_kernel(capsys):
+    """``expect = lambda *a, **k: None`` in an answer cell, or a patch of the module: ✗, with what to do."""
+    import course_utils.checks as checks
+
+    ns = {"__name__": "__main__"}
+    exec("from course_utils.checks import exercise, expect, expect_hash", ns)
+    exec("with exercise(3, 'fine'):\n    expect(True, 'x')", ns)
+    assert "✓ exercise 3" in capsys.readouterr().out
+    exec("expect = expect_hash = lambda *a, **k: None", ns)  # the answer cell
+    with pytest.raises(AssertionError, match="replaced the check helpers expect, expect_hash"):
+        exec("with exercise(3, 'fine'):\n    expect(False, 'the real check')", ns)
+    assert "✗ exercise 3: your code replaced" in capsys.readouterr().out
+    original = checks.expect_close
+    try:
+        checks.expect_close = lambda *a, **k: None  # a patch of the module, then a fresh import
+        ns = {"__name__": "__main__"}
+        with pytest.raises(AssertionError, match="expect_close"):
+            exec("from course_utils.checks import *\nwith exercise(4, 'x'):\n    expect_close(1, 2)", ns)
+    finally:
+        checks.expect_close = original
+
+
+def test_the_graders_fresh_helpers_notice_a_replaced_helper_too(capsys):
+    """The grader's fresh line rebinds the helpers, but first notes the replaced ones: ✗ and 0 there too."""
+    from course_utils.machinery.grading.fresh import disarmed_outside_hidden, with_fresh_checks
+
+    cell = "with exercise(2, 'x'):\n    expect(True, 'fine')\n"
+    ns = {"__name__": "__main__"}
+    exec("from course_utils.checks import *", ns)
+    exec(with_fresh_checks(cell), ns)  # nothing replaced: ✓
+    assert "✓ exercise 2" in capsys.readouterr().out
+    exec("expect = lambda *a, **k: None", ns)
+    with pytest.raises(AssertionError, match="replaced the check helper expect"):
+        exec(with_fresh_checks(cell), ns)
+    exec(with_fresh_checks(cell), ns)  # the fresh line rebound it: the next exercise is graded normally
+    ns = {"__name__": "__main__"}
+    exec("from course_utils.checks import *", ns)
+    exec(disarmed_outside_hidden(cell), ns)  # the audit's own wrapping of the helpers is not tampering
+    assert "✓ exercise 2" in capsys.readouterr().out.splitlines()[-1]

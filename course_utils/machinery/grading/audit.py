@@ -50,7 +50,7 @@ from nbgrader.utils import is_solution
 
 from ...record import read_metrics
 from .collect import Lesson, grade_id, load_lesson
-from .fresh import disarmed_outside_hidden, hidden_region, with_fresh_checks
+from .fresh import disarmed_outside_hidden, fresh_line, hidden_region, with_fresh_checks
 from .grade import _score_cell, assemble, score
 from .runner import Limits, kernel_env, run_notebook
 from .wrong_answers import WrongAnswer, load_wrong_answers, wrong_answers_path
@@ -120,7 +120,13 @@ def _verdicts(lesson: Lesson, test_id: str, answers: dict[str, str], gid: str, v
     cells.append(_code_cell(guard + with_fresh_checks(source), "graded", gid, variant))
     for cell in cells[-2:]:
         cell.metadata[_ROLE]["test"] = test_id
+    if variant != _SOLUTION:  # an answer that replaced the check helpers must not spoil the next one's verdicts
+        cells.append(_reset())
     return cells
+
+
+def _reset() -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(fresh_line(note=False), metadata={_ROLE: {"role": "reset"}})
 
 
 def _skipped(result) -> bool:
@@ -151,7 +157,9 @@ def build_audit_notebook(lesson: Lesson, wrong: dict[str, list[WrongAnswer]]) ->
             cell.metadata[_ROLE] = {"role": "answer", "grade_id": gid, "variant": len(wrong[gid]) - 1}
         if gid in tested:
             answers = [a for a, t in pairs.items() if t == gid]
+            # the last wrong answer ran just above (the submission as graded): fresh helpers, then
             # earlier exercises' solutions first: a later answer may use an earlier one (04: out_size)
+            cells.append(_reset())
             cells += [_code_cell(solution[a], "answer", a, _SOLUTION) for a in earlier]
             right = {a: solution[a] for a in answers}
             cells += _verdicts(lesson, gid, right, answers[0], _SOLUTION)
