@@ -36,6 +36,19 @@ def test_merge_keeps_other_lessons_and_writes_the_report_format(tmp_path):
     assert table["peak_rss_mib"] == {"01_b": 1200}  # MiB, rounded; none for a failed run
 
 
+def test_memory_only_merges_the_peaks_and_keeps_the_times(tmp_path):
+    """A run on a busy machine (--memory-only): its peak memory counts, its slower times do not."""
+    path = tmp_path / "rehearse-light.json"
+    quiet = [NotebookResult("00_a", "ok", 61.0, "light", "cpu", cpu_seconds=100.0, rehearsal=True)]
+    rehearse.merge_measurements(path, "light", quiet, seed=0, threads=2, loads={"00_a": 0.5})
+    busy = [NotebookResult("00_a", "ok", 150.0, "light", "cpu", cpu_seconds=130.0, rehearsal=True)]
+    table = rehearse.merge_measurements(path, "light", busy, seed=0, threads=2, loads={"00_a": 9.0},
+                                        peaks={"00_a": 900.2}, memory_only=True)
+    assert table["seconds"] == {"00_a": 61.0} and table["cpu_seconds"] == {"00_a": 100.0}
+    assert table["load_average"] == {"00_a": 0.5} and table["peak_rss_mib"] == {"00_a": 900}
+    assert "memory_date" in table
+
+
 def test_table_marks_unmeasured_lessons(tmp_path):
     (tmp_path / "rehearse-light.json").write_text(json.dumps({
         "label": "light rehearsal", "profile": "light", "hardware": "a CPU, 2 cores", "threads": 2, "torch": "2.x",

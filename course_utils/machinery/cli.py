@@ -57,7 +57,7 @@ def _cmd_rehearse(args) -> int:
         print(measurements_table())
         return 0
     return rehearse(profile=args.profile, only=args.only, seed=args.seed, threads=args.threads or None,
-                    write=not args.no_write, timeout=args.timeout)
+                    write=not args.no_write, timeout=args.timeout, memory_only=args.memory_only)
 
 
 def _cmd_site(args) -> int:
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads per lesson (default: 2, what Binder gives; 0: every core)")
     h.add_argument("--no-write", action="store_true", help="do not touch docs/measurements/ (default: merge the times)")
     h.add_argument("--timeout", type=int, default=3600, help="seconds per cell before a lesson fails (default: 3600)")
+    h.add_argument("--memory-only", action="store_true",
+                   help="merge only the peak memory, keep the committed times (for a run on a busy machine)")
     h.add_argument("--table", action="store_true", help="only print the README table from docs/measurements/")
     h.set_defaults(func=_cmd_rehearse)
 

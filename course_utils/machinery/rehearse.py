@@ -130,8 +130,12 @@ def hardware(device: str | None = None) -> str:
 
 
 def merge_measurements(path: Path, profile: str, results: list, seed: int, threads: int | None,
-                       loads: dict[str, float], peaks: dict[str, float] | None = None) -> dict:
-    """Merge these results' seconds into the committed table ``path`` (other lessons' rows are kept)."""
+                       loads: dict[str, float], peaks: dict[str, float] | None = None,
+                       memory_only: bool = False) -> dict:
+    """Merge these results' seconds into the committed table ``path`` (other lessons' rows are kept).
+
+    ``memory_only``: merge only the peak memory (a run on a busy machine: its times are not the lesson's).
+    """
     import torch
 
     old = json.loads(path.read_text()) if path.is_file() else {}
@@ -151,7 +155,14 @@ def merge_measurements(path: Path, profile: str, results: list, seed: int, threa
     keys = ("seconds", "cpu_seconds", "peak_rss_mib", "dates", "load_average")
     for key in keys:
         table[key] = dict(old.get(key, {}))
+    if memory_only:
+        table["date"] = old.get("date", table["date"])
+        table["memory_date"] = time.strftime("%Y-%m-%d")
     for r in done:
+        if memory_only:
+            if peaks and peaks.get(r.name):
+                table["peak_rss_mib"][r.name] = round(peaks[r.name])
+            continue
         table["seconds"][r.name] = round(r.seconds, 1)
         if r.cpu_seconds is not None:
             table["cpu_seconds"][r.name] = round(r.cpu_seconds, 1)
@@ -195,7 +206,7 @@ def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = 
 
 
 def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 0, threads: int | None = 2,
-             write: bool = True, folder: Path = MEASUREMENTS, timeout: int = 3600) -> int:
+             write: bool = True, folder: Path = MEASUREMENTS, timeout: int = 3600, memory_only: bool = False) -> int:
     """Run the lessons' ``profile`` rehearsal and merge their times into ``folder``; 0 when every lesson ran."""
     from ..host import env_var
     from .report import run_all
@@ -221,7 +232,7 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
     peaks = memory.peaks_mib
     if write:
         path = folder / f"rehearse-{profile}.json"
-        merge_measurements(path, profile, results, seed, threads, loads, peaks)
+        merge_measurements(path, profile, results, seed, threads, loads, peaks, memory_only)
         print(f"\nwrote {path}")
     budget = BUDGET_MINUTES.get(profile)
     print(f"\n{'lesson':<32}{'status':<10}{'wall min':>9}{'CPU min':>9}{'peak MiB':>9}{'load':>6}")
