@@ -22,7 +22,7 @@ from torchvision.ops import box_convert, box_iou
 from .train.tasks import Task
 
 __all__ = ["box_from_mask", "paired_iou", "pack_targets", "unpack_targets", "split_output", "backbone_body",
-           "LocalizationNet", "multitask_loss", "Localization", "box_tensors"]
+           "BoxHead", "LocalizationNet", "multitask_loss", "Localization", "box_tensors"]
 
 
 def box_from_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -75,29 +75,41 @@ def backbone_body(model: nn.Module) -> nn.Sequential:
                      "in global average pooling (a ResNet) or has a `features` part (arch.simple_cnn), or build the body yourself.")
 
 
+class BoxHead(nn.Sequential):
+    """Feature map (N, channels, h, w), any h and w -> box (N, 4): ``cxcywh`` fractions of the image side.
+
+    Pool to ``grid`` x ``grid`` positions, a 1x1 conv to ``hidden`` channels and ReLU, flatten (channel-major,
+    ``nn.Flatten``), a linear layer to 4 numbers, a sigmoid. The reference for lesson 09's box-head exercise.
+    """
+
+    def __init__(self, channels: int, grid: int = 4, hidden: int = 16):
+        super().__init__(
+            nn.AdaptiveAvgPool2d(grid),                  # (N, channels, grid, grid) whatever the image size
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+            nn.Flatten(),                                # (N, hidden * grid * grid)
+            nn.Linear(hidden * grid * grid, 4),
+            nn.Sigmoid(),                                # cx, cy, w, h in [0, 1]
+        )
+
+
 class LocalizationNet(nn.Module):
     """Backbone body -> (classification head, box-regression head); returns (N, C + 4) as described above.
 
-    The class head pools globally (what the object is does not depend on where it is). The box head keeps
-    the layout: a 1x1 conv shrinks the channels, then a linear layer sees every position of the ``grid``
-    x ``grid`` map (pooled to that size first), so it can tell where the object is.
+    The class head pools globally (what the object is does not depend on where it is). The box head
+    (:class:`BoxHead`) keeps the layout: a 1x1 conv shrinks the channels, then a linear layer sees every
+    position of the ``grid`` x ``grid`` map (pooled to that size first), so it can tell where the object is.
     """
 
     def __init__(self, body: nn.Module, channels: int, num_classes: int, grid: int = 4, hidden: int = 16):
         super().__init__()
         self.body = body
         self.cls_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
-        self.box_head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(grid),                  # (N, channels, grid, grid) whatever the image size
-            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
-            nn.Flatten(),                                # (N, hidden * grid * grid)
-            nn.Linear(hidden * grid * grid, 4),
-        )
+        self.box_head = BoxHead(channels, grid, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.body(x)                                 # (N, channels, h, w)
         scores = self.cls_head(f)                        # (N, C)
-        box = torch.sigmoid(self.box_head(f))            # (N, 4) cx, cy, w, h in [0, 1]
+        box = self.box_head(f)                           # (N, 4) cx, cy, w, h in [0, 1]
         return torch.cat([scores, box], 1)
 
 

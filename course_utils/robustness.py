@@ -6,6 +6,7 @@ are (wrap a classifier that expects normalised inputs in :class:`Normalize`), so
 the data layer's :class:`~course_utils.data.ImageSet`.
 
 * :func:`fgsm` (Goodfellow et al., 2015) and :func:`pgd` (Madry et al., 2018): reference attacks.
+* :func:`adversarial_step`: one step of FGSM adversarial training (the reference for lesson 12's exercise).
 * :func:`accuracy_under`: accuracy of a model on clean or attacked images, batch by batch.
 * :func:`hue_rotate`, :func:`corrupt`: shifted test sets in the spirit of CIFAR-10-C (Hendrycks &
   Dietterich, 2019), computed on the fly from the clean images (nothing to download).
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Normalize", "fgsm", "pgd", "accuracy_under", "hue_rotate", "random_hue", "corrupt",
+__all__ = ["Normalize", "fgsm", "pgd", "adversarial_step", "accuracy_under", "hue_rotate", "random_hue", "corrupt",
            "CORRUPTIONS"]
 
 
@@ -72,6 +73,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
         x_adv = x_adv - alpha * g if targeted else x_adv + alpha * g
         x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)  # back into the ball and the image range
     return x_adv.detach()
+
+
+def adversarial_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                     eps: float) -> float:
+    """One step of adversarial training: FGSM images against the model as it is now, then one optimizer
+    step on their mean cross-entropy (adversarial images only, as Madry et al.); returns that loss."""
+    x_adv = fgsm(model, x, y, eps)              # leaves the parameters' .grad alone
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x_adv), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 def accuracy_under(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Callable | None = None,

@@ -128,3 +128,16 @@ def test_box_tensors_resizes_images_and_boxes():
     torch.testing.assert_close(boxes[0], torch.tensor([1.6, 1.6, 4.8, 4.0]))  # x * 8/10, y * 8/20
     with pytest.raises(TypeError, match="pets_box"):
         L.box_tensors([(torch.zeros(3, 4, 4, dtype=torch.uint8), {"boxes": torch.zeros(1, 4)})], 4)
+
+
+def test_box_head_any_map_size_and_the_network_uses_it():
+    torch.manual_seed(0)
+    head = L.BoxHead(8, grid=3, hidden=5)
+    for h, w in ((2, 2), (6, 6), (11, 7)):
+        out = head(torch.randn(2, 8, h, w) * 5)
+        assert out.shape == (2, 4) and ((out > 0) & (out < 1)).all()
+    assert sum(p.numel() for p in head.parameters()) == 8 * 5 + 5 + 5 * 9 * 4 + 4
+    net = L.LocalizationNet(torch.nn.Identity(), 8, num_classes=3, grid=3, hidden=5)
+    f = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(L.split_output(net(f))[1], net.box_head(f))
+    assert isinstance(net.box_head, L.BoxHead)

@@ -117,3 +117,20 @@ def test_corrupt_kinds_severities_and_errors():
         R.corrupt(images, "blur", 0)
     with pytest.raises(ValueError, match="uint8"):
         R.corrupt(images.float(), "blur")
+
+
+def test_adversarial_step_trains_on_fgsm_images_only():
+    torch.manual_seed(0)
+    make = lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    a, b = make(), make()
+    b.load_state_dict(a.state_dict())
+    x, y = torch.rand(5, 3, 2, 2), torch.tensor([0, 1, 2, 1, 0])
+    opt_a, opt_b = (torch.optim.SGD(m.parameters(), lr=0.5) for m in (a, b))
+    x_adv = R.fgsm(a, x, y, 0.1)
+    loss = R.adversarial_step(a, opt_a, x, y, 0.1)
+    ref = torch.nn.functional.cross_entropy(b(x_adv), y)
+    ref.backward()
+    opt_b.step()
+    assert isinstance(loss, float) and abs(loss - ref.item()) < 1e-6
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
