@@ -74,13 +74,15 @@ def max_hamming_permutations(n: int, tiles: int = 9, seed: int = 0) -> torch.Ten
     if not 1 <= n <= len(every):
         raise ValueError(f"n must be between 1 and {len(every)}, got {n}")
     rng = np.random.default_rng(seed)
+    positions = np.ascontiguousarray(every.T)  # (tiles, tiles!): summing over 9 long rows is 5x faster than over 9! short ones
+    distance = lambda p: (positions != every[p][:, None]).sum(0, dtype=np.int8)  # Hamming distance of every permutation to p
     chosen = [int(rng.integers(len(every)))]
-    closest = (every != every[chosen[0]]).sum(1)  # distance of every permutation to the chosen set
+    closest = distance(chosen[0])  # distance of every permutation to the chosen set
     for _ in range(n - 1):
         best = np.flatnonzero(closest == closest.max())
         pick = int(rng.choice(best))
         chosen.append(pick)
-        np.minimum(closest, (every != every[pick]).sum(1), out=closest)
+        np.minimum(closest, distance(pick), out=closest)
     return torch.from_numpy(every[chosen].astype(np.int64))
 
 
