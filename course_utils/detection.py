@@ -4,6 +4,7 @@
     labels, matched = label_proposals(anchors, gt["boxes"], gt["labels"])   # 0 = background, -1 = ignored
     loader = BoxLoader(images, targets, batch_size=32, flip=True, seed=0)   # feeds course_utils.train.fit
     stats = coco_evaluate(outputs, targets)                                 # pycocotools' COCOeval numbers
+    model = tiny_faster_rcnn(num_classes=6)                                 # torchvision's Faster R-CNN, tiny
 
 Conventions, as torchvision's detection models: boxes are float xyxy in pixels (x1, y1 exclusive), a
 target is ``{"boxes": (K, 4), "labels": int64 (K,)}`` with class 0 reserved for background, an output adds
@@ -19,7 +20,8 @@ from typing import Iterator, Sequence
 import torch
 from torchvision.ops import box_iou
 
-__all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS", "error_counts"]
+__all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS",
+           "error_counts", "keep_confident", "tiny_faster_rcnn", "pretrained_faster_rcnn"]
 
 
 def anchor_boxes(height: int, width: int, sizes: Sequence[int], ratios: Sequence[float],
@@ -163,3 +165,50 @@ def error_counts(detections: dict, target: dict, iou_threshold: float = 0.5) -> 
     found = (hit & (true_labels[:, None] == labels[None])).any(dim=1)  # (G,)
     return {"found": int(found.sum()), "wrong class": int((hit.any(dim=1) & ~found).sum()),
             "missed": int((~hit.any(dim=1)).sum()), "false alarms": int((~hit.any(dim=0)).sum())}
+
+
+def keep_confident(detections: dict, min_score: float = 0.1, iou_threshold: float = 0.5) -> dict:
+    """One image's detections thinned for display: each box's best class (class-agnostic NMS), score > min_score."""
+    from torchvision.ops import nms
+
+    keep = nms(detections["boxes"], detections["scores"], iou_threshold)
+    keep = keep[detections["scores"][keep] > min_score]
+    return {key: value[keep] for key, value in detections.items()}
+
+
+def tiny_faster_rcnn(num_classes: int):
+    """torchvision's Faster R-CNN on a 3-layer backbone (stride 8, 32 channels), sized for 128×128 images.
+
+    Anchors of 16, 32 and 64 pixels at three aspect ratios; 300 proposals before the RPN's NMS and 100 after;
+    the second stage samples the deck's 128 RoIs per image, 25 % positive (32 + 96). ``num_classes`` counts
+    the background.
+    """
+    from torch import nn
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.rpn import AnchorGenerator
+    from torchvision.ops import MultiScaleRoIAlign
+
+    def conv(c_in: int, c_out: int) -> list:
+        return [nn.Conv2d(c_in, c_out, 3, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    backbone = nn.Sequential(*conv(3, 16), *conv(16, 32), *conv(32, 32))
+    backbone.out_channels = 32
+    return FasterRCNN(backbone, num_classes, min_size=128, max_size=128,
+                      rpn_anchor_generator=AnchorGenerator(((16, 32, 64),), ((0.5, 1.0, 2.0),)),
+                      box_roi_pool=MultiScaleRoIAlign(["0"], output_size=7, sampling_ratio=2),
+                      rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=100,
+                      rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
+                      box_batch_size_per_image=128, box_positive_fraction=0.25)
+
+
+def pretrained_faster_rcnn(name: str, num_classes: int, cfg=None):
+    """A COCO-pretrained torchvision detector (``transfer.pretrained``: weights cached, random in a rehearsal)
+    whose box predictor is replaced by a new one for ``num_classes`` (background included); 128 RoIs per image."""
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+
+    from .transfer import pretrained
+
+    model = pretrained(name, cfg=cfg, box_batch_size_per_image=128)  # the deck's 32 + 96
+    in_features = model.roi_heads.box_predictor.cls_score.in_features
+    model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes)
+    return model

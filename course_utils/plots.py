@@ -6,6 +6,7 @@ use :mod:`course_utils.classifier_plots`.
     show_grid(batch.images, labels=batch.labels, classes=batch.classes)       # classification
     show_grid(images, labels=[t["labels"] for t in targets], boxes=[t["boxes"] for t in targets])
     show_dataset(get_dataset("voc_seg", "train", cfg), n=8)                  # picks the right overlay
+    draw_boxes(ax, image, boxes, "lime", texts=names)                          # boxes on one given axis
 
 Images may be uint8 or float, (N, 3, H, W) tensors, lists of (3, H, W) tensors of different sizes,
 HWC numpy arrays or PIL images; boxes are xyxy pixels; masks are (H, W) class indices (255 = void,
@@ -17,7 +18,7 @@ import math
 
 import numpy as np
 
-__all__ = ["show_grid", "show_dataset", "to_hwc", "image_is_uint8"]
+__all__ = ["show_grid", "show_dataset", "draw_boxes", "to_hwc", "image_is_uint8"]
 
 
 def to_hwc(image, mean=None, std=None) -> np.ndarray:
@@ -151,3 +152,22 @@ def show_dataset(dataset, n: int = 16, ncols: int = 8, classes=None, mean=None, 
     if hasattr(first, "ndim") and first.ndim >= 2:
         return show_grid(images, masks=targets, ncols=ncols, mean=mean, std=std)
     return show_grid(images, labels=targets, classes=classes, ncols=ncols, mean=mean, std=std)
+
+
+def draw_boxes(ax, image, boxes=(), colour: str = "lime", lw: float = 1.5, ls: str = "-", title=None,
+               texts=()) -> None:
+    """Show one image (C, H, W tensor, or a 2-D map) on ``ax`` and outline xyxy pixel boxes, a text per box."""
+    import torch
+    from matplotlib.patches import Rectangle
+
+    if image.ndim == 3 and image.shape[0] == 3:
+        ax.imshow(to_hwc(image))
+    else:
+        ax.imshow(image.detach().cpu().numpy() if hasattr(image, "detach") else image)
+    for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(boxes).reshape(-1, 4).tolist()):
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=colour, lw=lw, ls=ls))
+        if k < len(texts):
+            ax.text(x1, y1, texts[k], fontsize=7, color="black", va="bottom", bbox={"fc": colour, "pad": 1, "lw": 0})
+    ax.set(xlim=(0, image.shape[-1]), ylim=(image.shape[-2], 0), title=title)
+    ax.axis("off")
+

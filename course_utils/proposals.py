@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 __all__ = ["region_stats", "neighbours", "similarity", "merge_regions", "regions_after", "selective_search",
-           "proposal_recall"]
+           "proposal_recall", "random_windows"]
 
 BINS = 25
 
@@ -144,3 +144,14 @@ def proposal_recall(proposals: list[torch.Tensor], gt_boxes: list[torch.Tensor],
         if len(g) and len(p):
             found += int((box_iou(g.float(), p.float()).max(dim=1).values >= iou).sum())
     return found / total if total else float("nan")
+
+
+def random_windows(k: int, height: int, width: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``k`` windows (k, 4) xyxy drawn uniformly from all the windows of a ``height`` × ``width`` image.
+
+    A window is a choice of two distinct vertical edges among the ``width + 1`` and two horizontal ones
+    among the ``height + 1``, so every window is equally likely (not every position and size).
+    """
+    xs = torch.stack([torch.randperm(width + 1, generator=generator)[:2].sort().values for _ in range(k)])
+    ys = torch.stack([torch.randperm(height + 1, generator=generator)[:2].sort().values for _ in range(k)])
+    return torch.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], dim=1).float()  # (k, 4)

@@ -128,3 +128,32 @@ def test_error_counts_sorts_each_object_and_box():
     none = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}
     assert error_counts(none, truth) == {"found": 0, "wrong class": 0, "missed": 3, "false alarms": 0}
     assert error_counts(found, {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)})["false alarms"] == 3
+
+
+def test_keep_confident_drops_duplicates_across_classes_and_low_scores():
+    from course_utils.detection import keep_confident
+
+    d = {"boxes": torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]),
+         "labels": torch.tensor([1, 2, 1, 3]), "scores": torch.tensor([0.9, 0.5, 0.05, 0.3])}
+    kept = keep_confident(d, min_score=0.1)
+    assert kept["labels"].tolist() == [1, 3]  # the second class of the same box goes; the 0.05 box too
+    assert kept["scores"].tolist() == pytest.approx([0.9, 0.3])
+
+
+def test_tiny_faster_rcnn_trains_and_predicts_with_the_decks_batch():
+    from course_utils.detection import tiny_faster_rcnn
+
+    torch.manual_seed(0)
+    model = tiny_faster_rcnn(num_classes=4)
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    assert model.roi_heads.fg_bg_sampler.positive_fraction == 0.25
+    images = [torch.rand(3, 128, 128)]
+    targets = [{"boxes": torch.tensor([[10.0, 20, 60, 70]]), "labels": torch.tensor([2])}]
+    model.train()
+    losses = model(images, targets)
+    assert sorted(losses) == ["loss_box_reg", "loss_classifier", "loss_objectness", "loss_rpn_box_reg"]
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model(images)[0]
+    assert out["boxes"].shape[1] == 4 and len(out["boxes"]) == len(out["scores"]) == len(out["labels"])

@@ -90,3 +90,17 @@ def test_captions_as_titles(cfg):
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="labels has 1 entries for 2 images"):
         show_grid(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), labels=[0])
+
+
+def test_draw_boxes_outlines_each_box_with_its_text():
+    from course_utils.plots import draw_boxes
+
+    fig, ax = plt.subplots()
+    image = torch.zeros(3, 40, 60, dtype=torch.uint8)
+    draw_boxes(ax, image, torch.tensor([[5.0, 5, 20, 30], [30, 10, 50, 35]]), "red", texts=["a", "b"], title="t")
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert [(r.get_x(), r.get_y(), r.get_width(), r.get_height()) for r in rects] == [(5, 5, 15, 25), (30, 10, 20, 25)]
+    assert [t.get_text() for t in ax.texts] == ["a", "b"] and ax.get_title() == "t"
+    assert ax.get_xlim() == (0, 60) and ax.get_ylim() == (40, 0)  # y grows downwards, as in images
+    draw_boxes(ax, torch.rand(8, 8))  # a heatmap, no boxes
+    plt.close(fig)

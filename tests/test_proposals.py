@@ -91,3 +91,15 @@ def test_proposal_recall_counts_objects_over_images():
     props = [torch.tensor([[0.0, 0, 10, 12]]), torch.zeros(0, 4)]  # IoU 100/120 with the first object
     assert proposal_recall(props, gt, iou=0.5) == pytest.approx(1 / 3)
     assert proposal_recall(props, gt, iou=0.9) == 0.0
+
+
+def test_random_windows_lie_inside_the_image_and_cover_every_window():
+    from course_utils.proposals import random_windows
+
+    g = torch.Generator().manual_seed(0)
+    w = random_windows(4000, 3, 2, generator=g)  # a 2x3 image has 3 * 6 = 18 windows
+    assert w.shape == (4000, 4) and w.dtype == torch.float32
+    assert (w[:, 0] < w[:, 2]).all() and (w[:, 1] < w[:, 3]).all()
+    assert w[:, [0, 2]].min() >= 0 and w[:, 2].max() <= 2 and w[:, 3].max() <= 3
+    counts = torch.unique(w, dim=0, return_counts=True)[1]
+    assert len(counts) == 18 and counts.min() > 4000 / 18 / 2  # all of them, none rare
