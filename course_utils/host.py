@@ -11,7 +11,8 @@ import os
 import socket
 from contextlib import contextmanager
 
-__all__ = ["usable_cores", "cgroup_cpu_limit", "keep_freed_memory", "env_var", "online", "PROBE_HOSTS"]
+__all__ = ["usable_cores", "cgroup_cpu_limit", "memory_limit", "keep_freed_memory", "env_var", "online",
+           "PROBE_HOSTS"]
 
 # Hosts whose reachability means "real downloads can work from here" (short timeout, checked once).
 PROBE_HOSTS = (("www.cs.toronto.edu", 443), ("download.pytorch.org", 443))
@@ -55,6 +56,42 @@ def usable_cores() -> int:
     return max(1, min(cores, math.ceil(limit))) if limit else cores
 
 
+def memory_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc") -> int | None:
+    """Bytes of memory this process may use: its cgroup's limit (Binder's 2 GiB, ``docker --memory``) or the
+    machine's RAM, whichever is smaller; None where neither can be read.
+
+    The cgroup is the one ``/proc/self/cgroup`` names (v2: ``0::/path``, v1: ``N:memory:/path``), read at
+    that path below ``root`` and, inside a container (whose own cgroup shows as "/"), at ``root`` itself.
+    """
+    def read(path: str) -> str | None:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    where = {"v2": "/", "v1": "/"}
+    for line in (read(os.path.join(proc, "self", "cgroup")) or "").splitlines():
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "/")
+        if controllers == "":
+            where["v2"] = path
+        elif "memory" in controllers.split(","):
+            where["v1"] = path
+    limits = []
+    for rel in {where["v2"], "/"}:
+        limits.append(read(os.path.join(root, rel.lstrip("/"), "memory.max")))
+    for rel in {where["v1"], "/"}:
+        limits.append(read(os.path.join(root, "memory", rel.lstrip("/"), "memory.limit_in_bytes")))
+    found = [int(v) for v in limits if v and v.isdigit() and int(v) < 1 << 60]  # v1 writes ~2**63 for "none"
+    for line in (read(os.path.join(proc, "meminfo")) or "").splitlines():
+        if line.startswith("MemTotal:"):
+            found.append(int(line.split()[1]) * 1024)
+    return min(found) if found else None
+
+
+SMALL_MEMORY = 4 << 30  # below this (Binder's 2 GiB), memory matters more than page faults
+
+
 _malloc: dict[str, bool] = {}
 
 
@@ -64,12 +101,17 @@ def keep_freed_memory(limit_mb: int = 256) -> bool:
     By default glibc maps every allocation above 32 MB (a CNN's activations at batch 256) afresh and unmaps
     it when freed, so each training step page-faults on every page of them again: measured on a busy 2-core
     machine, 2.3 million page faults in 15 s and 558 instead of 799 images/s for bench_fit's small CNN.
-    Once per process; returns True if applied. Skipped off Linux, without glibc's ``mallopt``, or when
-    ``$MALLOC_MMAP_THRESHOLD_``/``$MALLOC_TRIM_THRESHOLD_`` say what the user wants.
+    Once per process; returns True if applied. Skipped off Linux, without glibc's ``mallopt``, when
+    ``$MALLOC_MMAP_THRESHOLD_``/``$MALLOC_TRIM_THRESHOLD_`` say what the user wants, and where this process
+    may use under 4 GiB (:func:`memory_limit`): on Binder's 2 GiB the kept memory (and the fragments it
+    leaves in the heap) cost more than the page faults, measured on lesson 11's light run.
     """
     if "done" not in _malloc:
         _malloc["done"] = False
-        if os.name == "posix" and not {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        limit = memory_limit()
+        small = limit is not None and limit < SMALL_MEMORY
+        users = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ)
+        if os.name == "posix" and not small and not users:
             try:
                 import ctypes
                 libc = ctypes.CDLL("libc.so.6")

@@ -82,7 +82,8 @@ def test_keep_freed_memory_once_and_only_when_unset(monkeypatch):
     run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,  # noqa: E731
                                    check=True).stdout.split()
     glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
-    assert run(env) == [str(glibc)] * 2
+    roomy = (host.memory_limit() or 0) >= host.SMALL_MEMORY
+    assert run(env) == [str(glibc and roomy)] * 2
     assert run({**env, "MALLOC_MMAP_THRESHOLD_": "131072"}) == ["False", "False"]  # the user's setting is kept
 
 
@@ -118,3 +119,37 @@ def test_env_var_sets_inside_and_puts_back_what_was_there(monkeypatch):
     assert os.environ["COURSE_TEST_A"] == "before"
     with host.env_var("COURSE_TEST_A", None):  # None: leave it alone
         assert os.environ["COURSE_TEST_A"] == "before"
+
+
+def _fake_host(tmp_path, cgroup: str, files: dict[str, str], mem_total_kib: int = 24 << 20):
+    root, proc = tmp_path / "cg", tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cgroup").write_text(cgroup)
+    (proc / "meminfo").write_text(f"MemTotal:       {mem_total_kib} kB\nMemFree:  1 kB\n")
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return str(root), str(proc)
+
+
+@pytest.mark.parametrize("cgroup, files, expected_gib", [
+    ("0::/\n", {"memory.max": "2147483648\n"}, 2),                        # Binder / docker, cgroup v2
+    ("0::/\n", {"memory.max": "max\n"}, 24),                              # v2, no limit: the RAM
+    ("0::/user.slice/job\n", {"user.slice/job/memory.max": "1073741824\n", "memory.max": "max\n"}, 1),
+    ("5:memory:/binder\n1:cpu:/\n", {"memory/binder/memory.limit_in_bytes": "2147483648\n",
+                                       "memory/memory.limit_in_bytes": "9223372036854771712\n"}, 2),  # v1 child group
+    ("5:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 24),  # v1 "no limit"
+])
+def test_memory_limit_reads_the_cgroup_this_process_is_in(tmp_path, cgroup, files, expected_gib):
+    root, proc = _fake_host(tmp_path, cgroup, files)
+    assert host.memory_limit(root, proc) == expected_gib << 30
+
+
+def test_keep_freed_memory_leaves_glibc_alone_in_a_small_container(monkeypatch):
+    """On Binder's 2 GiB, glibc's defaults (freed memory goes back to the OS) beat faster re-use."""
+    monkeypatch.setattr(host, "_malloc", {})
+    monkeypatch.setattr(host, "memory_limit", lambda: 2 << 30)
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    assert host.keep_freed_memory() is False
+
