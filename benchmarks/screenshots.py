@@ -11,7 +11,7 @@ and saves one PNG per cell into ``docs/images/``:
     widget-kernel.png   lesson 04's 3×3 kernel on a photo: the static grid, then nine sliders and the result
     widget-nms.png      lesson 10's NMS IoU threshold: the static grid, then the slider and the kept boxes
 
-    python benchmarks/screenshots.py              # offline, about a minute on 2 CPU cores
+    python benchmarks/screenshots.py              # offline; 2-3 minutes on a busy 2-core machine
     python benchmarks/screenshots.py --out /tmp   # somewhere else
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def start_lab(folder: Path, port: int, token: str) -> subprocess.Popen:
     path = os.pathsep.join(p for p in (os.environ.get("JUPYTER_PATH"), str(shared)) if p)  # borrows site-packages)
     env = {**os.environ, "COURSE_LIVE": "1", "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_PATH": path}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}", "--ServerApp.open_browser=False", "--allow-root"]
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}", "--allow-root"]  # root in containers
     lab = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "lab.log", "w"))
     for _ in range(120):
         try:
