@@ -196,7 +196,7 @@ def kernel_demo(photo: torch.Tensor, presets: Sequence[str] = ("identity", "box 
     panel = lambda ax, name="", **k: kernel_panel(ax, photo, [[k[f"k{r}{c}"] for c in range(3)] for r in range(3)], name)
     grid = [{"name": n, **as_kw(KERNELS[n])} for n in presets]
     start = as_kw(KERNELS["sharpen"])
-    controls = {n: ipywidgets.FloatSlider(value=start[n], min=-2, max=2, step=0.25, description=n,
+    controls = {n: ipywidgets.FloatSlider(value=start[n], min=-8, max=8, step=0.25, description=n,  # every preset fits
                                           continuous_update=False) for n in names}
     return try_it(panel, grid, {"name": ipywidgets.fixed(""), **controls})
 
@@ -207,7 +207,7 @@ def nms_demo(image: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, gri
 
     panel = lambda ax, iou_threshold: nms_panel(ax, image, boxes, scores, iou_threshold)
     slider = ipywidgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="IoU threshold",
-                                    continuous_update=False)
+                                    continuous_update=False, style={"description_width": "initial"})
     return try_it(panel, [{"iou_threshold": t} for t in grid], {"iou_threshold": slider})
 
 

@@ -152,6 +152,22 @@ def test_an_interrupted_run_resumed_from_run_dir_ends_as_if_never_stopped(tmp_pa
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
 
 
+# lessons whose light/full runs train for minutes: each keeps checkpoints and resumes when re-run
+CHECKPOINTED = ("05_cnns_alexnet", "06_vgg", "07_resnet", "08_transfer_learning", "10_detection", "11_segmentation",
+                "13_self_supervised", "14_transformers_vit", "15_clip")
+
+
+@pytest.mark.parametrize("lesson", CHECKPOINTED)
+def test_lessons_that_train_for_minutes_resume_when_re_run(lesson):
+    import nbformat
+    from pathlib import Path
+
+    nb = nbformat.read(Path(__file__).parents[1] / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f'checkpoint_dir=cfg.run_dir(f"{lesson}/' in code or f'checkpoint_dir=cfg.run_dir("{lesson}/' in code
+    assert code.count("checkpoint_dir=cfg.run_dir(") <= code.count("resume=True")
+
+
 def test_in_a_real_kernel_the_cell_keeps_one_figure_the_final_curves(tmp_path):
     """As papermill and the site see it: the display is replaced in place, so one image output remains."""
     import nbformat
