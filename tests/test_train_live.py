@@ -153,8 +153,8 @@ def test_an_interrupted_run_resumed_from_run_dir_ends_as_if_never_stopped(tmp_pa
 
 
 # lessons whose light/full runs train for minutes: each keeps checkpoints and resumes when re-run
-CHECKPOINTED = ("05_cnns_alexnet", "06_vgg", "07_resnet", "08_transfer_learning", "10_detection", "11_segmentation",
-                "13_self_supervised", "14_transformers_vit", "15_clip")
+CHECKPOINTED = ("05_cnns_alexnet", "06_vgg", "07_resnet", "08_transfer_learning", "09_localization", "10_detection",
+                "11_segmentation", "12_robustness", "13_self_supervised", "14_transformers_vit", "15_clip")
 
 
 @pytest.mark.parametrize("lesson", CHECKPOINTED)
