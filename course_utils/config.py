@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .host import keep_freed_memory, usable_cores
+from .host import keep_freed_memory, memory_limit, usable_cores
 from .host import online as _online
 from .paths import build_dir, data_dir, on_colab, use_weights_dir
 
@@ -100,13 +100,20 @@ def pick_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+SERVER_MIB = 512  # what a Jupyter server and the page cache keep beside a kernel (Binder: 2 GiB = 1.5 + 0.5)
+
+
 def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
-                    data_present=None) -> tuple[str, str]:
+                    data_present=None, light_peak_mib: float | None = None,
+                    memory_bytes: int | None = None) -> tuple[str, str]:
     """Turn ``requested`` (smoke/light/full/auto) into a concrete profile and a one-line reason.
 
     ``auto`` is overridden by $COURSE_PROFILE; otherwise: full (GPU and data reachable), light (CPU and
     data reachable), smoke (no data reachable, or a download over 1 GB nobody asked for: VOC on Binder or
     Colab starts no 1.9 GB download by itself). ``data_present(name) -> bool`` says if a dataset is cached.
+    ``light_peak_mib`` (the lesson's measured light peak, written into its setup call by ``course nb sync``)
+    against ``memory_bytes`` (default: :func:`host.memory_limit`): where light would not fit, with
+    :data:`SERVER_MIB` left for the Jupyter server and the page cache (Binder's 2 GiB), auto picks smoke.
     """
     requested = (requested or "auto").lower()
     if requested == "auto" and os.environ.get("COURSE_PROFILE"):
@@ -133,7 +140,12 @@ def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
         return "smoke", why
     if device == "cuda":
         return "full", f"GPU found and {why}"
+    limit = memory_bytes if memory_bytes is not None else memory_limit()
+    if light_peak_mib and limit and light_peak_mib > limit / 2 ** 20 - SERVER_MIB:
+        return "smoke", (f"light needs about {light_peak_mib / 1024:.1f} GiB of memory (measured) and this machine "
+                         f"allows {limit / 2 ** 30:.1f} GiB: running smoke; profile='light' tries light anyway")
     return "light", f"no GPU, {why}"
+
 
 
 def _too_large(datasets: tuple[str, ...], data_present) -> str:
@@ -190,10 +202,13 @@ def _set_threads(profile: str) -> None:
 
 
 def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list[str] = (),
-          device: str | None = None, quiet: bool = False, data: str | None = None) -> Config:
+          device: str | None = None, quiet: bool = False, data: str | None = None,
+          light_peak_mib: float | None = None) -> Config:
     """Seed everything, choose the device and the profile, print one banner, return a :class:`Config`.
 
     ``data``: "real" or "shapes" (default: $COURSE_DATA_SOURCE, else real); light/full on "shapes" is a rehearsal.
+    ``light_peak_mib``: the lesson's measured light peak memory (``course nb sync`` writes it from
+    docs/measurements/): auto picks smoke where light would not fit (:func:`resolve_profile`).
     """
     _passive_waits()  # before torch loads OpenMP
     keep_freed_memory()  # large tensors reuse freed memory instead of page-faulting afresh (glibc)
@@ -209,7 +224,7 @@ def setup(profile: str = "auto", seed: int = 0, datasets: tuple[str, ...] | list
     present = None
     if datasets:
         from .data import is_cached as present
-    prof, reason = resolve_profile(profile, dev, datasets, present)
+    prof, reason = resolve_profile(profile, dev, datasets, present, light_peak_mib)
     source = resolve_source(prof, data)
     if dev == "cpu":
         _set_threads(prof)

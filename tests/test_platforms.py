@@ -126,6 +126,48 @@ def test_each_lesson_says_what_it_needs_from_the_measurement_files():
         assert found == [want], f"{path.name}: block stale or missing: run `course nb sync`"
 
 
+def test_each_lesson_passes_its_measured_light_peak_to_setup():
+    """auto on a small machine (Binder) needs the lesson's light peak: the setup call carries the measured one."""
+    import nbformat
+
+    from course_utils.machinery import needs
+    from course_utils.machinery.nbtools import _is_setup, lesson_notebooks
+
+    for path in lesson_notebooks():
+        setup = next(c.source for c in nbformat.read(path, as_version=4).cells if _is_setup(c))
+        peak = needs.light_peak(path.stem)
+        assert needs.with_light_peak(setup, peak) == setup, f"{path.name}: setup call stale: run `course nb sync`"
+        assert (f"light_peak_mib={peak})" in setup) == (peak is not None), path.name
+
+
+def test_with_light_peak_adds_replaces_and_removes_the_argument():
+    from course_utils.machinery.needs import with_light_peak
+
+    src = 'cfg = course_utils.setup(profile, seed, datasets=("pets_seg",))\nprint(cfg)\n'
+    added = with_light_peak(src, 1875)
+    assert added == 'cfg = course_utils.setup(profile, seed, datasets=("pets_seg",), light_peak_mib=1875)\nprint(cfg)\n'
+    assert with_light_peak(added, 1200) == added.replace("1875", "1200")
+    assert with_light_peak(added, None) == src
+
+
+@pytest.mark.parametrize("peak, memory_gib, requested, device, expected", [
+    (1875, 2, "auto", "cpu", "smoke"),    # Binder: light would not fit beside the server
+    (1400, 2, "auto", "cpu", "light"),    # fits in 2 GiB - 0.5
+    (1875, 24, "auto", "cpu", "light"),   # a laptop
+    (1875, 2, "light", "cpu", "light"),   # asked for: tried anyway
+    (1875, 2, "auto", "cuda", "full"),    # a GPU machine runs full (its own memory question)
+    (None, 2, "auto", "cpu", "light"),    # unmeasured: no guess
+])
+def test_auto_picks_a_profile_that_fits_the_memory(monkeypatch, peak, memory_gib, requested, device, expected):
+    from course_utils.config import resolve_profile
+
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    prof, why = resolve_profile(requested, device, (), None, light_peak_mib=peak, memory_bytes=memory_gib << 30)
+    assert prof == expected
+    if (requested, device, prof) == ("auto", "cpu", "smoke"):
+        assert "1.8 GiB of memory (measured)" in why and "allows 2.0 GiB" in why and "profile='light'" in why
+
+
 def test_needs_block_reads_minutes_memory_and_sizes(tmp_path):
     import json
 
@@ -138,7 +180,8 @@ def test_needs_block_reads_minutes_memory_and_sizes(tmp_path):
     assert "CIFAR-10 163 MB" in a and "4.0 min, peak memory 1.27 GiB" in a and "10.0 min on a GPU" in a
     assert "runs on: Binder, Colab" in a
     b = needs.needs_block("11_b", ["pets_seg"], tmp_path)
-    assert "Oxford-IIIT Pet 800 MB" in b and "Binder with profile='smoke' only" in b and "unmeasured" in b
+    assert "Oxford-IIIT Pet 800 MB" in b and "Binder in smoke (auto's choice: light's kernel needs 1.66 GiB" in b
+    assert "unmeasured" in b
     c = needs.needs_block("10_c", ["voc_det"], tmp_path)
     assert "1.9 GB" in c and "Binder in smoke" in c and "time unmeasured, peak memory unmeasured" in c
     old = "# T\n\n[![Open in Colab](x)](y)\n\n" + b + "\n\nText."

@@ -131,11 +131,11 @@ def sync(nb, name: str, url: str) -> nbformat.NotebookNode:
     else:
         title, _, rest = first.source.partition("\n")
         first.source = f"{title}\n\n{line}\n\n{rest.lstrip()}".rstrip() + "\n"
+    from .needs import datasets_of, light_peak, needs_block, replace_block, with_light_peak  # from measurements
     for cell in nb.cells:
         if _is_setup(cell):
             body = cell.source.split("    import course_utils\n", 2)[-1]
-            cell.source = setup_source(url) + body
-    from .needs import datasets_of, needs_block, replace_block  # the "what you need" block, from measurements
+            cell.source = setup_source(url) + with_light_peak(body, light_peak(Path(name).stem))
     first.source = replace_block(first.source, needs_block(Path(name).stem, datasets_of(nb)), _BADGE_RE)
     return nb
 

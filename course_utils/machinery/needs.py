@@ -19,7 +19,7 @@ MEASUREMENTS = Path(__file__).resolve().parents[2] / "docs" / "measurements"
 BINDER_KERNEL_MIB = 1536  # a kernel's share of Binder's 2 GiB (the server and the page cache need the rest)
 _DATASETS = re.compile(r"setup\([^)]*datasets=\(([^)]*)\)")
 
-__all__ = ["BLOCK_RE", "datasets_of", "needs_block", "replace_block"]
+__all__ = ["BLOCK_RE", "datasets_of", "needs_block", "replace_block", "light_peak", "with_light_peak"]
 
 BLOCK_RE = re.compile(r"^> \*\*What you need\*\*.*(?:\n> .*)*$", re.M)
 
@@ -52,7 +52,7 @@ def needs_block(name: str, datasets: list[str], folder: Path = MEASUREMENTS) -> 
     if large:
         binder = f"Binder in smoke (auto's choice: {', '.join(REAL[k].title for k in large)} is over 1 GB)"
     elif peak is not None and peak > BINDER_KERNEL_MIB:
-        binder = (f"Binder with profile='smoke' only (light's kernel needs {peak / 1024:.2f} GiB, over the "
+        binder = (f"Binder in smoke (auto's choice: light's kernel needs {peak / 1024:.2f} GiB, over the "
                   f"{BINDER_KERNEL_MIB / 1024:.1f} GiB a Binder kernel has)")
     elif peak is None:
         binder = "Binder (memory unmeasured)"
@@ -71,3 +71,28 @@ def replace_block(source: str, block: str, badge_re: re.Pattern) -> str:
     if not badge:
         raise ValueError("the first cell has no badge line: run `course nb sync` to add it first")
     return source[:badge.end()] + "\n\n" + block + source[badge.end():]
+
+
+def light_peak(name: str, folder: Path = MEASUREMENTS) -> int | None:
+    """Lesson ``name``'s measured light peak memory in MiB (None: unmeasured)."""
+    return _table(folder, "light").get("peak_rss_mib", {}).get(name)
+
+
+_PEAK_ARG = re.compile(r",\s*light_peak_mib=[\d.]+")
+
+
+def with_light_peak(source: str, peak: int | None) -> str:
+    """A setup cell's source whose ``course_utils.setup(...)`` call passes ``light_peak_mib=peak`` (or none)."""
+    source = _PEAK_ARG.sub("", source)
+    if peak is None:
+        return source
+    call = source.find("course_utils.setup(")
+    if call < 0:
+        return source
+    depth, i = 0, source.index("(", call)
+    for i in range(i, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[i], 0)
+        if depth == 0:
+            break
+    return source[:i] + f", light_peak_mib={peak}" + source[i:]
+
