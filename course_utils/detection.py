@@ -21,7 +21,7 @@ import torch
 from torchvision.ops import box_iou
 
 __all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS",
-           "error_counts", "keep_confident", "tiny_faster_rcnn", "pretrained_faster_rcnn"]
+           "error_counts", "keep_confident", "trivial_detections", "tiny_faster_rcnn", "pretrained_faster_rcnn"]
 
 
 def anchor_boxes(height: int, width: int, sizes: Sequence[int], ratios: Sequence[float],
@@ -212,3 +212,24 @@ def pretrained_faster_rcnn(name: str, num_classes: int, cfg=None):
     in_features = model.roi_heads.box_predictor.cls_score.in_features
     model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes)
     return model
+
+
+def trivial_detections(train_targets: Sequence[dict], n_images: int, size: int, num_classes: int, k: int = 20,
+                       seed: int = 0) -> dict[str, list[dict]]:
+    """Two detectors that never look at the image, for ``n_images`` images of ``size`` × ``size`` pixels:
+    ``"prior"``, in every image the most common training class (labels 1..``num_classes``) at the average
+    training box, score 1; ``"random"``, ``k`` random boxes per image (corner in the first 80% of the image,
+    6 to 6 + 0.4 ``size`` pixels wide and high, clipped), random classes and scores from a generator seeded
+    with ``seed``. A trained detector's mAP means something only above theirs."""
+    boxes = torch.cat([t["boxes"] for t in train_targets])
+    common = torch.cat([t["labels"] for t in train_targets]).mode().values
+    prior = [{"boxes": boxes.mean(dim=0, keepdim=True), "labels": common.view(1), "scores": torch.ones(1)}
+             for _ in range(n_images)]
+    g = torch.Generator().manual_seed(seed)
+
+    def random_boxes() -> dict:
+        xy = torch.rand(k, 2, generator=g) * size * 0.8
+        return {"boxes": torch.cat([xy, xy + 6 + torch.rand(k, 2, generator=g) * size * 0.4], dim=1).clamp(max=size),
+                "labels": torch.randint(1, num_classes + 1, (k,), generator=g), "scores": torch.rand(k, generator=g)}
+
+    return {"prior": prior, "random": [random_boxes() for _ in range(n_images)]}

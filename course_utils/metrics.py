@@ -183,6 +183,17 @@ class DetectionAP:
                         taken[j] = True
                     self.found.setdefault(c, []).append((float(ps[i]), j >= 0))
 
+    def hits(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class ``c``'s detections as ``(scores float64, is_tp bool)``, the inputs of ``average_precision``."""
+        found = self.found.get(c, [])
+        return (torch.tensor([s for s, _ in found], dtype=torch.float64),
+                torch.tensor([t for _, t in found], dtype=torch.bool))
+
+    def per_class(self) -> dict[int, float]:
+        """AP of each class with ground truth, in class order (``compute`` is their mean)."""
+        points = 101 if self.style == "coco" else None
+        return {c: average_precision(*self.hits(c), n, points) for c, n in sorted(self.n_true.items())}
+
     def compute(self) -> float:
         points = 101 if self.style == "coco" else None
         aps = []

@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-__all__ = ["show_grid", "show_dataset", "draw_boxes", "to_hwc", "image_is_uint8"]
+__all__ = ["show_grid", "show_dataset", "draw_boxes", "to_hwc", "image_is_uint8", "pr_curve", "heatmap_panels",
+           "cost_accuracy"]
 
 
 def to_hwc(image, mean=None, std=None) -> np.ndarray:
@@ -171,3 +172,56 @@ def draw_boxes(ax, image, boxes=(), colour: str = "lime", lw: float = 1.5, ls: s
     ax.set(xlim=(0, image.shape[-1]), ylim=(image.shape[-2], 0), title=title)
     ax.axis("off")
 
+
+
+def pr_curve(ax, scores, is_tp, n_true: int, title=None) -> None:
+    """One class's precision-recall curve on ``ax``: precision after each detection (best score first) against
+    recall = TP / ``n_true``, and its upper envelope (the best precision at that recall or beyond), whose area
+    is the all-point interpolated AP (``metrics.average_precision``)."""
+    scores, is_tp = np.asarray(scores, dtype=float), np.asarray(is_tp, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    tp, fp = np.cumsum(is_tp[order]), np.cumsum(~is_tp[order])
+    precision = tp / np.maximum(tp + fp, 1)
+    ax.plot(tp / n_true, precision, label="precision")
+    ax.plot(tp / n_true, np.maximum.accumulate(precision[::-1])[::-1], "--", label="envelope")
+    ax.set(xlabel="recall", ylabel="precision", title=title, ylim=(0, 1.05))
+    ax.legend(); ax.grid(alpha=0.3)
+
+
+def heatmap_panels(images, truths, detections, target_heat, predicted_heat, names, size: float = 2.0):
+    """A one-stage detector at work, one column per image: the image with its true boxes (white) and the
+    decoded ``detections`` (lime, "name score"; labels count from 1, ``names[label - 1]``), the target
+    centre heatmap, and the predicted one (both in [0, 1], same colour scale). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, len(images), figsize=(size * len(images), 3.2 * size), squeeze=False)
+    for k, (image, truth, d) in enumerate(zip(images, truths, detections)):
+        draw_boxes(axes[0, k], image, truth["boxes"], "white", 1)
+        draw_boxes(axes[0, k], image, d["boxes"], "lime", 1.2,
+                   texts=[f"{names[l - 1]} {s:.2f}" for l, s in zip(d["labels"].tolist(), d["scores"].tolist())])
+        for row, heat in ((1, target_heat[k]), (2, predicted_heat[k])):
+            axes[row, k].imshow(np.asarray(heat.detach().cpu() if hasattr(heat, "detach") else heat),
+                                cmap="magma", vmin=0, vmax=1)
+            axes[row, k].axis("off")
+    axes[1, 0].set_title("target heatmap", fontsize=9, loc="left")
+    axes[2, 0].set_title("predicted heatmap", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def cost_accuracy(points: dict, one_stage=(), title=None, nudge=None):
+    """Detectors' accuracy against their cost: ``points`` maps a name to (GFLOPs per image, box mAP in %);
+    names starting with a prefix in ``one_stage`` are orange, the others (two-stage) blue; x on a log
+    scale. ``nudge`` maps a name to a label offset in points (for labels that would overlap). Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (gflops, box_map) in points.items():
+        ax.scatter(gflops, box_map, c="tab:orange" if name.startswith(tuple(one_stage)) else "tab:blue")
+        ax.annotate(name.replace("_fpn", "").replace("fasterrcnn_", "frcnn_"), (gflops, box_map), fontsize=7,
+                    xytext=(nudge or {}).get(name, (5, 2)), textcoords="offset points")
+    ax.scatter([], [], c="tab:orange", label="one-stage"); ax.scatter([], [], c="tab:blue", label="two-stage")
+    ax.set(xscale="log", xlim=(0.3, 3000), xlabel="GFLOPs per image (log scale)",
+           ylabel="box mAP@[.5:.95], COCO val2017 (%)", title=title)
+    ax.legend(); ax.grid(alpha=0.3); fig.tight_layout()
+    return ax

@@ -157,3 +157,18 @@ def test_tiny_faster_rcnn_trains_and_predicts_with_the_decks_batch():
     with torch.no_grad():
         out = model(images)[0]
     assert out["boxes"].shape[1] == 4 and len(out["boxes"]) == len(out["scores"]) == len(out["labels"])
+
+
+def test_trivial_detections_prior_and_random():
+    from course_utils.detection import trivial_detections
+
+    train = [{"boxes": torch.tensor([[0.0, 0, 10, 10]]), "labels": torch.tensor([2])},
+             {"boxes": torch.tensor([[10.0, 10, 20, 30]]), "labels": torch.tensor([2])}]
+    out = trivial_detections(train, 3, 64, 5, k=7, seed=1)
+    assert len(out["prior"]) == len(out["random"]) == 3
+    assert out["prior"][0]["boxes"].tolist() == [[5.0, 5.0, 15.0, 20.0]] and out["prior"][0]["labels"].tolist() == [2]
+    r = out["random"][0]
+    assert r["boxes"].shape == (7, 4) and r["boxes"].max() <= 64 and (r["boxes"][:, 2:] > r["boxes"][:, :2]).all()
+    assert r["labels"].min() >= 1 and r["labels"].max() <= 5
+    again = trivial_detections(train, 3, 64, 5, k=7, seed=1)["random"][2]
+    assert torch.equal(again["boxes"], out["random"][2]["boxes"])  # the same seed, the same boxes

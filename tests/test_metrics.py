@@ -242,3 +242,17 @@ def test_average_precision_101_points_by_hand():
     # one TP then one FP, 2 objects: recall reaches 0.5 at precision 1 -> 51 of the 101 levels have precision 1
     ap = M.average_precision(torch.tensor([0.9, 0.8]), torch.tensor([True, False]), 2, recall_points=101)
     assert ap == pytest.approx(51 / 101)
+
+
+def test_detection_ap_per_class_is_what_compute_averages():
+    from course_utils.metrics import DetectionAP
+
+    m = DetectionAP(0.5)
+    m.update([{"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 9, 9]]),
+               "labels": torch.tensor([1, 2, 2]), "scores": torch.tensor([0.9, 0.8, 0.7])}],
+             [{"boxes": torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]]), "labels": torch.tensor([1, 2])}])
+    scores, is_tp = m.hits(2)
+    assert scores.dtype == torch.float64 and is_tp.tolist() == [False, True]
+    per_class = m.per_class()
+    assert list(per_class) == [1, 2] and per_class[1] == 1.0 and abs(per_class[2] - 0.5) < 1e-12
+    assert abs(m.compute() - 0.75) < 1e-12

@@ -104,3 +104,37 @@ def test_draw_boxes_outlines_each_box_with_its_text():
     assert ax.get_xlim() == (0, 60) and ax.get_ylim() == (40, 0)  # y grows downwards, as in images
     draw_boxes(ax, torch.rand(8, 8))  # a heatmap, no boxes
     plt.close(fig)
+
+
+def test_pr_curve_draws_precision_and_its_envelope():
+    from course_utils.plots import pr_curve
+
+    fig, ax = plt.subplots()
+    pr_curve(ax, [0.5, 0.9, 0.7], [True, True, False], 4, title="c")  # best first: TP, FP, TP
+    precision, envelope = (line.get_ydata() for line in ax.get_lines())
+    assert np.allclose(ax.get_lines()[0].get_xdata(), [0.25, 0.25, 0.5])
+    assert np.allclose(precision, [1, 0.5, 2 / 3]) and np.allclose(envelope, [1, 2 / 3, 2 / 3])
+    assert ax.get_title() == "c"
+    plt.close(fig)
+
+
+def test_heatmap_panels_one_column_per_image():
+    from course_utils.plots import heatmap_panels
+
+    images = torch.zeros(2, 3, 16, 16, dtype=torch.uint8)
+    truths = [{"boxes": torch.tensor([[2.0, 2, 8, 8]])}, {"boxes": torch.zeros(0, 4)}]
+    dets = [{"boxes": torch.tensor([[1.0, 1, 7, 9]]), "labels": torch.tensor([2]), "scores": torch.tensor([0.8])},
+            {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "scores": torch.zeros(0)}]
+    fig = heatmap_panels(images, truths, dets, torch.rand(2, 4, 4), torch.rand(2, 4, 4), ["a", "b"])
+    assert len(fig.axes) == 6 and len(_images(fig)) == 6
+    assert [t.get_text() for t in fig.axes[0].texts] == ["b 0.80"]
+    assert len([p for p in fig.axes[0].patches if isinstance(p, Rectangle)]) == 2
+    plt.close(fig)
+
+
+def test_cost_accuracy_colours_one_stage():
+    from course_utils.plots import cost_accuracy
+
+    ax = cost_accuracy({"fcos_x": (100.0, 40.0), "fasterrcnn_y_fpn": (200.0, 45.0)}, one_stage=("fcos",))
+    assert [t.get_text() for t in ax.texts] == ["fcos_x", "frcnn_y"] and ax.get_xscale() == "log"
+    plt.close(ax.figure)
