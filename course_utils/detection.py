@@ -21,7 +21,7 @@ import torch
 from torchvision.ops import box_iou
 
 __all__ = ["anchor_boxes", "label_proposals", "BoxLoader", "flip_boxes", "to_coco", "coco_evaluate", "COCO_STATS",
-           "error_counts", "keep_confident", "trivial_detections", "tiny_faster_rcnn", "pretrained_faster_rcnn"]
+           "error_counts", "keep_confident", "trivial_detections", "finetune_loaders", "tiny_faster_rcnn", "pretrained_faster_rcnn"]
 
 
 def anchor_boxes(height: int, width: int, sizes: Sequence[int], ratios: Sequence[float],
@@ -233,3 +233,20 @@ def trivial_detections(train_targets: Sequence[dict], n_images: int, size: int, 
                 "labels": torch.randint(1, num_classes + 1, (k,), generator=g), "scores": torch.rand(k, generator=g)}
 
     return {"prior": prior, "random": [random_boxes() for _ in range(n_images)]}
+
+
+def finetune_loaders(name: str, cfg, n_train: int, n_val: int, batch_size: int, val_batch_size: int = 8):
+    """``(train, val)`` loaders for fine-tuning a torchvision detector on the first ``n_train`` / ``n_val``
+    images of dataset ``name`` (e.g. ``"voc_det"``): the course's train transforms (photometric distortion, random flip,
+    float images in [0, 1]) and eval transforms, batches as lists of images and of target dicts (what a
+    torchvision detector takes; images keep their own sizes), the training set shuffled. No worker
+    processes in ``smoke`` (starting them would cost more than the few images they load)."""
+    from torch.utils.data import Subset
+
+    from .data import eval_transforms, get_dataset, make_loader, train_transforms
+
+    workers = 0 if cfg.smoke else None
+    train_ds = get_dataset(name, "train", cfg, transforms=train_transforms(name, cfg))
+    val_ds = get_dataset(name, "val", cfg, transforms=eval_transforms(name, cfg))
+    return (make_loader(Subset(train_ds, range(n_train)), batch_size, shuffle=True, num_workers=workers, lists=True),
+            make_loader(Subset(val_ds, range(n_val)), val_batch_size, num_workers=workers, lists=True))

@@ -172,3 +172,15 @@ def test_trivial_detections_prior_and_random():
     assert r["labels"].min() >= 1 and r["labels"].max() <= 5
     again = trivial_detections(train, 3, 64, 5, k=7, seed=1)["random"][2]
     assert torch.equal(again["boxes"], out["random"][2]["boxes"])  # the same seed, the same boxes
+
+
+def test_finetune_loaders_give_lists_of_images_and_targets():
+    import course_utils
+    from course_utils.detection import finetune_loaders
+
+    cfg = course_utils.setup("smoke", 0, quiet=True)
+    train, val = finetune_loaders("voc_det", cfg, 6, 3, batch_size=4)
+    images, targets = next(iter(train))
+    assert isinstance(images, (list, tuple)) and len(images) == 4 and images[0].dtype == torch.float32
+    assert float(images[0].max()) <= 1.0 and {"boxes", "labels"} <= set(targets[0])
+    assert len(train) == 2 and len(val) == 1 and len(next(iter(val))[0]) == 3
