@@ -5,6 +5,8 @@
     loader = BoxLoader(images, targets, batch_size=32, flip=True, seed=0)   # feeds course_utils.train.fit
     stats = coco_evaluate(outputs, targets)                                 # pycocotools' COCOeval numbers
     model = tiny_faster_rcnn(num_classes=6)                                 # torchvision's Faster R-CNN, tiny
+    train, val = finetune_loaders("voc_det", cfg, 160, 60, batch_size=4)    # lists of images and targets
+    baselines = trivial_detections(train_targets, 200, 64, num_classes=10)  # "prior" and "random" detectors
 
 Conventions, as torchvision's detection models: boxes are float xyxy in pixels (x1, y1 exclusive), a
 target is ``{"boxes": (K, 4), "labels": int64 (K,)}`` with class 0 reserved for background, an output adds

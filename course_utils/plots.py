@@ -7,10 +7,14 @@ use :mod:`course_utils.classifier_plots`.
     show_grid(images, labels=[t["labels"] for t in targets], boxes=[t["boxes"] for t in targets])
     show_dataset(get_dataset("voc_seg", "train", cfg), n=8)                  # picks the right overlay
     draw_boxes(ax, image, boxes, "lime", texts=names)                          # boxes on one given axis
+    pr_curve(ax, scores, is_tp, n_true)                                        # one class's PR curve + envelope
+    heatmap_panels(images, targets, detections, target_heat, predicted_heat, names)  # a one-stage detector
+    cost_accuracy({"fcos_resnet50_fpn": (128.2, 39.2)}, one_stage=("fcos",))    # detectors' mAP against GFLOPs
 
 Images may be uint8 or float, (N, 3, H, W) tensors, lists of (3, H, W) tensors of different sizes,
 HWC numpy arrays or PIL images; boxes are xyxy pixels; masks are (H, W) class indices (255 = void,
-drawn white) or (K, H, W) instance masks. Every function returns the matplotlib Figure.
+drawn white) or (K, H, W) instance masks. A function that makes a figure returns it; those given an
+``ax`` draw on it.
 """
 from __future__ import annotations
 
@@ -212,7 +216,7 @@ def heatmap_panels(images, truths, detections, target_heat, predicted_heat, name
 def cost_accuracy(points: dict, one_stage=(), title=None, nudge=None):
     """Detectors' accuracy against their cost: ``points`` maps a name to (GFLOPs per image, box mAP in %);
     names starting with a prefix in ``one_stage`` are orange, the others (two-stage) blue; x on a log
-    scale. ``nudge`` maps a name to a label offset in points (for labels that would overlap). Returns the axes."""
+    scale. ``nudge`` maps a name to a label offset in points (for labels that would overlap). Returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -224,4 +228,4 @@ def cost_accuracy(points: dict, one_stage=(), title=None, nudge=None):
     ax.set(xscale="log", xlim=(0.3, 3000), xlabel="GFLOPs per image (log scale)",
            ylabel="box mAP@[.5:.95], COCO val2017 (%)", title=title)
     ax.legend(); ax.grid(alpha=0.3); fig.tight_layout()
-    return ax
+    return fig

@@ -135,6 +135,7 @@ def test_heatmap_panels_one_column_per_image():
 def test_cost_accuracy_colours_one_stage():
     from course_utils.plots import cost_accuracy
 
-    ax = cost_accuracy({"fcos_x": (100.0, 40.0), "fasterrcnn_y_fpn": (200.0, 45.0)}, one_stage=("fcos",))
+    fig = cost_accuracy({"fcos_x": (100.0, 40.0), "fasterrcnn_y_fpn": (200.0, 45.0)}, one_stage=("fcos",))
+    ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == ["fcos_x", "frcnn_y"] and ax.get_xscale() == "log"
-    plt.close(ax.figure)
+    plt.close(fig)
