@@ -62,6 +62,8 @@ def memory_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc") -> int | Non
 
     The cgroup is the one ``/proc/self/cgroup`` names (v2: ``0::/path``, v1: ``N:memory:/path``), read at
     that path below ``root`` and, inside a container (whose own cgroup shows as "/"), at ``root`` itself.
+    ``$COURSE_MEMORY_LIMIT`` (bytes, or with a K/M/G suffix) lowers it: ``course rehearse --memory-only``
+    sets Binder's 2G so that its kernels behave as Binder's do.
     """
     def read(path: str) -> str | None:
         try:
@@ -86,6 +88,13 @@ def memory_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc") -> int | Non
     for line in (read(os.path.join(proc, "meminfo")) or "").splitlines():
         if line.startswith("MemTotal:"):
             found.append(int(line.split()[1]) * 1024)
+    asked = os.environ.get("COURSE_MEMORY_LIMIT", "").strip().upper()
+    if asked:
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(asked[-1], 1)
+        try:
+            found.append(int(float(asked.rstrip("KMG")) * scale))
+        except ValueError:
+            raise ValueError(f"COURSE_MEMORY_LIMIT={asked!r}: give bytes or a size like 2G") from None
     return min(found) if found else None
 
 

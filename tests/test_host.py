@@ -153,3 +153,15 @@ def test_keep_freed_memory_leaves_glibc_alone_in_a_small_container(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert host.keep_freed_memory() is False
 
+
+def test_memory_limit_can_be_lowered_for_a_rehearsal(tmp_path, monkeypatch):
+    """course rehearse --memory-only runs kernels as under Binder's 2 GiB: $COURSE_MEMORY_LIMIT lowers the limit."""
+    root, proc = _fake_host(tmp_path, "0::/\n", {"memory.max": "max\n"})
+    monkeypatch.setenv("COURSE_MEMORY_LIMIT", "2G")
+    assert host.memory_limit(root, proc) == 2 << 30
+    monkeypatch.setenv("COURSE_MEMORY_LIMIT", "64g")
+    assert host.memory_limit(root, proc) == 24 << 30  # never above what the machine has
+    monkeypatch.setenv("COURSE_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="give bytes or a size like 2G"):
+        host.memory_limit(root, proc)
+

@@ -18,8 +18,9 @@ caps a session at 2 GiB, shared with the Jupyter server: a light lesson's kernel
 (``BINDER_KERNEL_MIB``). To check it under the cap itself, run the rehearsal inside a memory cgroup (v1, as
 root): ``mkdir /sys/fs/cgroup/memory/binder && echo 2G > .../binder/memory.limit_in_bytes && echo $$ >
 .../binder/cgroup.procs`` in the shell that then runs ``course rehearse``. ``--memory-only`` merges only
-the peaks (a run on a busy machine keeps the committed times) and loads data without DataLoader workers,
-as Binder does (a forked worker's RSS would count the pages it shares with the kernel again).
+the peaks (a run on a busy machine keeps the committed times) and runs the kernels as on Binder: no
+DataLoader workers (a forked worker's RSS would count the pages it shares with the kernel again), and
+``$COURSE_MEMORY_LIMIT=2G`` (so ``setup`` leaves glibc's malloc defaults alone, as it does under Binder's cap).
 """
 from __future__ import annotations
 
@@ -230,7 +231,9 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
     # setup() leaves torch's threads alone when OMP_NUM_THREADS is set. A memory run loads data in the kernel,
     # as on Binder (no DataLoader workers there): a forked worker's RSS would count shared pages twice.
     workers = "0" if memory_only and not os.environ.get("COURSE_NUM_WORKERS") else None
-    with env_var("OMP_NUM_THREADS", str(threads) if threads else None), env_var("COURSE_NUM_WORKERS", workers), memory:
+    binder = "2G" if memory_only and not os.environ.get("COURSE_MEMORY_LIMIT") else None  # host.memory_limit
+    with env_var("OMP_NUM_THREADS", str(threads) if threads else None), env_var("COURSE_NUM_WORKERS", workers), \
+            env_var("COURSE_MEMORY_LIMIT", binder), memory:
         results = run_all(profile=profile, only=[p.stem for p in lessons], seed=seed, data="shapes",
                           timeout=timeout, on_start=note_load)
     peaks = memory.peaks_mib
