@@ -41,12 +41,14 @@ def test_memory_only_merges_the_peaks_and_keeps_the_times(tmp_path):
     path = tmp_path / "rehearse-light.json"
     quiet = [NotebookResult("00_a", "ok", 61.0, "light", "cpu", cpu_seconds=100.0, rehearsal=True)]
     rehearse.merge_measurements(path, "light", quiet, seed=0, threads=2, loads={"00_a": 0.5})
+    path.write_text(path.read_text().replace(json.loads(path.read_text())["hardware"], "the quiet machine"))
     busy = [NotebookResult("00_a", "ok", 150.0, "light", "cpu", cpu_seconds=130.0, rehearsal=True)]
     table = rehearse.merge_measurements(path, "light", busy, seed=0, threads=2, loads={"00_a": 9.0},
                                         peaks={"00_a": 900.2}, memory_only=True)
     assert table["seconds"] == {"00_a": 61.0} and table["cpu_seconds"] == {"00_a": 100.0}
     assert table["load_average"] == {"00_a": 0.5} and table["peak_rss_mib"] == {"00_a": 900}
-    assert "memory_date" in table
+    assert table["memory"]["how"].startswith("as on Binder") and table["hardware"] == "the quiet machine"
+    assert "peak memory:" in rehearse.measurements_table(tmp_path, ["00_a"])
 
 
 def test_table_marks_unmeasured_lessons(tmp_path):

@@ -158,9 +158,10 @@ def merge_measurements(path: Path, profile: str, results: list, seed: int, threa
     keys = ("seconds", "cpu_seconds", "peak_rss_mib", "dates", "load_average")
     for key in keys:
         table[key] = dict(old.get(key, {}))
-    if memory_only:
-        table["date"] = old.get("date", table["date"])
-        table["memory_date"] = time.strftime("%Y-%m-%d")
+    if memory_only:  # the times (and the machine and torch they were measured with) stay as they were
+        table.update({k: old[k] for k in ("label", "hardware", "threads", "torch", "date") if k in old})
+        table["memory"] = {"hardware": hardware(device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+                           "how": "as on Binder: no DataLoader workers, $COURSE_MEMORY_LIMIT=2G"}
     for r in done:
         if memory_only:
             if peaks and peaks.get(r.name):
@@ -205,6 +206,10 @@ def measurements_table(folder: Path = MEASUREMENTS, lessons: list[str] | None = 
         when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
         notes.append(f"{t['profile']} rehearsal: {t['hardware']}, {t.get('threads') or 'all'} torch threads, "
                      f"torch {t['torch']}, measured {when}")
+        if t.get("memory"):
+            m = t["memory"]
+            notes.append(f"{t['profile']} peak memory: {m['hardware']}, torch {m['torch']}, {m['how']}, "
+                         f"measured {m['date']}")
     return "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
