@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import platform
 import re
 import threading
@@ -237,8 +238,11 @@ def rehearse(profile: str = "light", only: list[str] | None = None, seed: int = 
     # as on Binder (no DataLoader workers there): a forked worker's RSS would count shared pages twice.
     workers = "0" if memory_only and not os.environ.get("COURSE_NUM_WORKERS") else None
     binder = "2G" if memory_only and not os.environ.get("COURSE_MEMORY_LIMIT") else None  # host.memory_limit
-    with env_var("OMP_NUM_THREADS", str(threads) if threads else None), env_var("COURSE_NUM_WORKERS", workers), \
-            env_var("COURSE_MEMORY_LIMIT", binder), memory:
+    # Checkpoints go to a folder of this run only: a lesson resuming an earlier rehearsal's finished training
+    # would measure a few seconds and no training memory.
+    with tempfile.TemporaryDirectory(prefix="course-rehearse-runs-") as runs, \
+            env_var("OMP_NUM_THREADS", str(threads) if threads else None), env_var("COURSE_NUM_WORKERS", workers), \
+            env_var("COURSE_MEMORY_LIMIT", binder), env_var("COURSE_RUNS", runs), memory:
         results = run_all(profile=profile, only=[p.stem for p in lessons], seed=seed, data="shapes",
                           timeout=timeout, on_start=note_load)
     peaks = memory.peaks_mib
