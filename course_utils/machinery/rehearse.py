@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import platform
 import re
+import tempfile
 import threading
 import time
 from pathlib import Path
