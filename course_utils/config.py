@@ -147,7 +147,6 @@ def resolve_profile(requested: str, device: str, datasets: tuple[str, ...] = (),
     return "light", f"no GPU, {why}"
 
 
-
 def _too_large(datasets: tuple[str, ...], data_present) -> str:
     """The reason to stay offline when a missing dataset's download is over 1 GB and not asked for, else ""."""
     from .data.catalog import REAL, ask_for_large, is_large, large_allowed, real_name

@@ -19,19 +19,22 @@ PROBE_HOSTS = (("www.cs.toronto.edu", 443), ("download.pytorch.org", 443))
 _probe_cache: dict[str, bool] = {}
 
 
+def _read(path: str) -> str | None:
+    """A small system file's text (cgroup, /proc), stripped; None where it cannot be read."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> float | None:
     """CPUs a container's cgroup quota allows (Binder, Kubernetes, ``docker --cpus``), or None without one.
 
     cgroup v2: ``cpu.max`` = "<quota> <period>" or "max <period>"; v1: ``cpu/cpu.cfs_quota_us`` (-1: none)
     over ``cpu/cpu.cfs_period_us``.
     """
-    def read(*parts: str) -> str | None:
-        try:
-            with open(os.path.join(root, *parts), encoding="ascii") as f:
-                return f.read().strip()
-        except OSError:
-            return None
-
+    read = lambda *parts: _read(os.path.join(root, *parts))  # noqa: E731
     v2 = read("cpu.max")
     if v2:
         quota, _, period = v2.partition(" ")
@@ -65,15 +68,8 @@ def memory_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc") -> int | Non
     ``$COURSE_MEMORY_LIMIT`` (bytes, or with a K/M/G suffix) lowers it: ``course rehearse --memory-only``
     sets Binder's 2G so that its kernels behave as Binder's do.
     """
-    def read(path: str) -> str | None:
-        try:
-            with open(path, encoding="ascii") as f:
-                return f.read().strip()
-        except OSError:
-            return None
-
     where = {"v2": "/", "v1": "/"}
-    for line in (read(os.path.join(proc, "self", "cgroup")) or "").splitlines():
+    for line in (_read(os.path.join(proc, "self", "cgroup")) or "").splitlines():
         _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "/")
         if controllers == "":
             where["v2"] = path
@@ -81,11 +77,11 @@ def memory_limit(root: str = "/sys/fs/cgroup", proc: str = "/proc") -> int | Non
             where["v1"] = path
     limits = []
     for rel in {where["v2"], "/"}:
-        limits.append(read(os.path.join(root, rel.lstrip("/"), "memory.max")))
+        limits.append(_read(os.path.join(root, rel.lstrip("/"), "memory.max")))
     for rel in {where["v1"], "/"}:
-        limits.append(read(os.path.join(root, "memory", rel.lstrip("/"), "memory.limit_in_bytes")))
+        limits.append(_read(os.path.join(root, "memory", rel.lstrip("/"), "memory.limit_in_bytes")))
     found = [int(v) for v in limits if v and v.isdigit() and int(v) < 1 << 60]  # v1 writes ~2**63 for "none"
-    for line in (read(os.path.join(proc, "meminfo")) or "").splitlines():
+    for line in (_read(os.path.join(proc, "meminfo")) or "").splitlines():
         if line.startswith("MemTotal:"):
             found.append(int(line.split()[1]) * 1024)
     asked = os.environ.get("COURSE_MEMORY_LIMIT", "").strip().upper()

@@ -195,12 +195,5 @@ class DetectionAP:
         return {c: average_precision(*self.hits(c), n, points) for c, n in sorted(self.n_true.items())}
 
     def compute(self) -> float:
-        points = 101 if self.style == "coco" else None
-        aps = []
-        for c, n in self.n_true.items():
-            hits = self.found.get(c, [])
-            scores = torch.tensor([s for s, _ in hits], dtype=torch.float64)
-            is_tp = torch.tensor([t for _, t in hits], dtype=torch.bool)
-            aps.append(average_precision(scores, is_tp, n, points))
-        aps = torch.tensor(aps, dtype=torch.float64)
+        aps = torch.tensor(list(self.per_class().values()), dtype=torch.float64)
         return aps.nanmean().item() if len(aps) else float("nan")

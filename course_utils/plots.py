@@ -177,7 +177,6 @@ def draw_boxes(ax, image, boxes=(), colour: str = "lime", lw: float = 1.5, ls: s
     ax.axis("off")
 
 
-
 def pr_curve(ax, scores, is_tp, n_true: int, title=None) -> None:
     """One class's precision-recall curve on ``ax``: precision after each detection (best score first) against
     recall = TP / ``n_true``, and its upper envelope (the best precision at that recall or beyond), whose area

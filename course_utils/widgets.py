@@ -106,15 +106,12 @@ def nms_keep(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, mi
 
 def nms_panel(ax, image: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
               min_score: float = 0.1) -> None:
-    import matplotlib.pyplot as plt
+    from .plots import draw_boxes
 
     keep = nms_keep(boxes, scores, iou_threshold, min_score)
-    ax.imshow(image.permute(1, 2, 0).numpy() if image.ndim == 3 else image)
-    for x1, y1, x2, y2 in boxes[keep].tolist():
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="lime", lw=1.2))
+    draw_boxes(ax, image, boxes[keep], "lime", 1.2)
     n = int((scores > min_score).sum())
     ax.set_title(f"IoU ≤ {iou_threshold:.2f}: {len(keep)} of {n} kept", fontsize=8)
-    ax.axis("off")
 
 
 # ---- lesson 12: FGSM's ε -------------------------------------------------------------------------------

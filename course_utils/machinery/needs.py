@@ -14,9 +14,11 @@ import json
 import re
 from pathlib import Path
 
+from ..config import SERVER_MIB
+
 # Below nbtools and rehearse (both import from here): nothing from the machinery is imported.
 MEASUREMENTS = Path(__file__).resolve().parents[2] / "docs" / "measurements"
-BINDER_KERNEL_MIB = 1536  # a kernel's share of Binder's 2 GiB (the server and the page cache need the rest)
+BINDER_KERNEL_MIB = 2048 - SERVER_MIB  # a kernel's share of Binder's 2 GiB, by the rule auto uses (config)
 _DATASETS = re.compile(r"setup\([^)]*datasets=\(([^)]*)\)")
 
 __all__ = ["BLOCK_RE", "datasets_of", "needs_block", "replace_block", "light_peak", "with_light_peak"]
