@@ -5,6 +5,8 @@ import argparse
 
 __all__ = ["register"]
 
+COMMANDS = ("data",)  # the subcommands register() adds (course's CLI loads only the one asked for)
+
 
 def _cmd_download(args) -> int:
     from ..data.cache import DataError

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
+COMMANDS = ("train",)  # the subcommands register() adds (course's CLI loads only the one asked for)
+
 
 def register(subparsers) -> None:
     """Add the ``train`` subcommand to the ``course`` command."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 from pathlib import Path
 
 __all__ = ["register", "resolve_lesson"]
+
+COMMANDS = ("student", "grade", "audit", "check")  # the subcommands register() adds (course's CLI loads only the one asked for)
 
 
 def resolve_lesson(spec: str, lessons: list[Path]) -> Path:
@@ -44,29 +46,45 @@ def _cmd_student(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    # jsonschema (imported by nbformat) imports rfc3987_syntax for its "iri" format check, which builds a
-    # grammar for ~3 s of CPU per grader process; nbformat validates without format checks, so no result
-    # can change. Only skipped when nothing imported it yet.
-    sys.modules.setdefault("rfc3987_syntax", None)
     from ..nbtools import lesson_notebooks
+    from .preload import preload_for
+    from .zygote import start as start_pool, threads_per_kernel
+
+    if args.merge:
+        return _merge(args)
+    lessons = lesson_notebooks(args.root)
+    only = resolve_lesson(args.lesson, lessons) if args.lesson else None
+    with contextlib.ExitStack() as stack:
+        # The warm pool starts first, so its imports run while the grader reads the lessons and the download.
+        warm = (not args.cold and args.submissions is not None and args.submissions.exists()
+                and stack.enter_context(start_pool(args.data, threads_per_kernel(args.jobs), args.device,
+                                                   preload_for([only] if only else lessons))))
+        return _grade(args, warm or False, lessons, only)
+
+
+def _merge(args) -> int:
+    from ..nbtools import lesson_notebooks
+    from .classrun import finish, merge
+
+    lessons = lesson_notebooks(args.root)
+    args.report = args.report or args.out.with_name("report")
+    merge(args.merge, args.out, lessons)
+    finish(args.out, args.export, args.report, args.assignment)
+    return 0
+
+
+def _grade(args, warm, lessons: list[Path], only: Path | None) -> int:
+    from .classrun import add_rejected, finish, read_in
     from .grade import grade_submissions
     from .runner import Limits
     from .sandbox import landlock_abi
-
-    from .classrun import add_rejected, finish, merge, read_in
     from .shards import in_shard, parse_shard
 
-    lessons = lesson_notebooks(args.root)
-    only = resolve_lesson(args.lesson, lessons) if args.lesson else None
     if only is not None and only not in lessons:
         lessons.append(only)
     if not lessons:
         raise SystemExit(f"no lessons found in {args.root / 'notebooks'}: run this from the course repository.")
     args.report = args.report or args.out.with_name("report")
-    if args.merge:
-        merge(args.merge, args.out, lessons)
-        finish(args.out, args.export, args.report, args.assignment)
-        return 0
     if args.submissions is None:
         raise SystemExit("give the folder or zip that holds the submissions (or --merge CSV ...)")
     shard = parse_shard(args.shard) if args.shard else None
@@ -84,7 +102,7 @@ def _cmd_grade(args) -> int:
                     device=args.device)
     rows = grade_submissions(intake.folder, lessons, args.out, only=only, feedback_dir=args.feedback,
                              limits=limits, jobs=args.jobs, data_dir=args.data, progress=not args.quiet,
-                             keep=lambda sub: in_shard(sub.student, shard))
+                             keep=lambda sub: in_shard(sub.student, shard), warm=warm)
     rows += add_rejected(args.out, intake, shard)
     counts: dict[str, int] = {}
     for row in rows:
@@ -151,6 +169,8 @@ def register(subparsers) -> None:
     g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default: 1)")
     g.add_argument("--data", type=Path, default=None,
                    help="dataset cache the kernels may read, not write (default: an empty one per submission)")
+    g.add_argument("--cold", action="store_true", help="start every kernel cold instead of forking it from the warm "
+                                                       "pool that pre-imports torch & co. once (same scores; default: warm on Linux)")
     g.add_argument("--require-sandbox", action="store_true", help="refuse to grade where Landlock cannot confine writes (default: warn)")
     g.add_argument("--quiet", action="store_true", help="no progress bar (default: show it)")
     g.add_argument("--lms", choices=["auto", "canvas", "moodle", "plain"], default="auto",

@@ -18,10 +18,10 @@ submission, after its run too, becomes that row's ``error`` with a detail; the o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -30,7 +30,9 @@ from pathlib import Path, PurePosixPath
 import nbformat
 from nbgrader.utils import is_solution
 
+from . import zygote
 from .fresh import with_fresh_checks
+from .preload import preload_for
 from .collect import Lesson, Submission, find_submissions, grade_id as _gid, load_lesson
 from .runner import Limits, RunResult, kernel_env, run_notebook
 from .sheet import Key, key, merge_columns, read_rows, write_rows
@@ -137,7 +139,7 @@ def _copy_work_files(src: Path, dst: Path) -> None:
 
 
 async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, threads: int,
-                     executed_dir: Path) -> tuple[dict, list[str]]:
+                     executed_dir: Path, pool=None) -> tuple[dict, list[str]]:
     """Grade one submission, keep the executed notebook; never raises for anything the submission contains."""
     row = {"student": sub.student, "file": sub.rel, "hash": sub.digest, "status": "ok", "detail": "",
            "lesson": sub.lesson.path.stem if sub.lesson else "", "total": 0, "seconds": 0.0}
@@ -160,7 +162,7 @@ async def _grade_one(sub: Submission, limits: Limits, data_dir: Path | None, thr
             root = Path(tmp)
             _copy_work_files(lesson.path.parent, root / "work")
             nbformat.write(nb, root / "work" / lesson.path.name)
-            run = await run_notebook(nb, root / "work", limits, kernel_env(root, data_dir, threads, limits.device))
+            run = await run_notebook(nb, root / "work", limits, kernel_env(root, data_dir, threads, limits.device), pool)
     except Exception as exc:  # e.g. cells without a source, a kernel that cannot start: this row only
         row.update(status="error", detail=f"could not be graded ({type(exc).__name__}: {str(exc)[:160]})")
         return row, [f"Your notebook could not be graded: {row['detail']}. Ask your instructor."]
@@ -219,11 +221,14 @@ def _error_row(sub: Submission, exc: BaseException) -> tuple[dict, list[str]]:
 
 def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path | None = None,
                       feedback_dir: Path | None = None, limits: Limits = Limits(), jobs: int = 1,
-                      data_dir: Path | None = None, progress: bool = True, keep=None) -> list[dict]:
+                      data_dir: Path | None = None, progress: bool = True, keep=None, warm=True) -> list[dict]:
     """Grade every submission under ``folder`` into ``out`` (CSV), one feedback file and one executed
     notebook each (``<out>-feedback/``, ``<out>-executed/``); resumable. Rows of ``out`` that this run
     does not grade (other lessons, other files) are kept as they were. ``keep(submission)``, when given,
-    picks the submissions to grade (``--shard``). Returns this run's rows."""
+    picks the submissions to grade (``--shard``). ``warm``: True forks the kernels from a warm pool
+    (:mod:`.zygote`, Linux) rather than start each cold, a :class:`.zygote.Zygote` uses that one (started
+    early by the caller, so its imports overlap the grader's), False starts them cold; the scores are the
+    same. Returns this run's rows."""
     from tqdm.auto import tqdm
 
     loaded = [load_lesson(p) for p in lessons]
@@ -250,15 +255,15 @@ def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path |
         if k[1]:
             rows.pop((k[0], "", k[2]), None)  # an old "which lesson is this?" row for the same file
         todo.append(sub)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = zygote.threads_per_kernel(jobs)
 
-    async def main() -> None:
+    async def main(pool) -> None:
         gate = asyncio.Semaphore(jobs)
 
         async def one(sub: Submission) -> tuple[Submission, dict, list[str]]:
             async with gate:
                 try:
-                    return (sub, *await _grade_one(sub, limits, data_dir, threads, executed_dir))
+                    return (sub, *await _grade_one(sub, limits, data_dir, threads, executed_dir, pool))
                 except Exception as exc:  # noqa: BLE001 - one submission never stops the class
                     return (sub, *_error_row(sub, exc))
 
@@ -275,6 +280,13 @@ def grade_submissions(folder: Path, lessons: list[Path], out: Path, only: Path |
                 bar.set_postfix_str(f"{sub.rel}: {row['status']}", refresh=False)
                 bar.update()
 
-    asyncio.run(main())
+    with contextlib.ExitStack() as stack:
+        pool = warm if isinstance(warm, zygote.Zygote) else None
+        if warm is True and todo:
+            pool = stack.enter_context(zygote.start(data_dir, threads, limits.device,
+                                                    preload_for(sorted({s.lesson.path for s in todo if s.lesson}))))
+        asyncio.run(main(pool))
+        if pool is not None and pool.broken:
+            print(f"note: {pool.broken}; the rest started cold (same scores, slower)")
     write_rows(out, list(rows.values()), cols)
     return [rows[(s.student, s.lesson.path.stem if s.lesson else "", s.rel)] for s in subs]

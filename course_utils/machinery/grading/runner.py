@@ -22,18 +22,20 @@ import dataclasses
 import math
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
+from jupyter_client.provisioning import LocalProvisioner
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import List, Unicode
+from traitlets import Any, Dict, List, Unicode
 
 from .capture import CappedNotebookClient, cut_note
 from .limits import Limits, kernel_env
 from .sandbox import wrapper_command
+from .zygote import Zygote, matches
 
 __all__ = ["Limits", "CellResult", "RunResult", "run_notebook", "kernel_env"]
 
@@ -60,13 +62,45 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
 
+class ForkProvisioner(LocalProvisioner):
+    """Starts the kernel by asking the warm pool (:mod:`.zygote`) to fork one, under the same limits."""
+
+    zygote = Any(None)
+    confine = Dict()
+
+    async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
+        cwd = kwargs.get("cwd") or os.getcwd()
+        if not self.zygote.broken and matches(cmd):
+            try:
+                self.process = await asyncio.to_thread(self.zygote.spawn, cmd, kwargs.get("env") or dict(os.environ),
+                                                       cwd, kwargs.get("stdout"), kwargs.get("stderr"), self.confine)
+            except RuntimeError:
+                pass  # the pool failed (its reason is in zygote.broken): this kernel starts cold
+            else:
+                self.pid = self.pgid = self.process.pid  # the child made itself a session leader
+                self.cwd = cwd
+                return self.connection_info
+        return await super().launch_kernel([*self.parent.wrapper, *cmd], **kwargs)  # a kernel the pool cannot be
+
+
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through :mod:`course_utils.machinery.grading.sandbox`."""
+    """A kernel manager that starts the kernel through :mod:`course_utils.machinery.grading.sandbox`, or
+    forks it from the warm pool when it has one (``zygote``) under the same limits (``confine``)."""
 
     wrapper = List(Unicode(), help="argv prefix put before the kernel command")
+    zygote = Any(None, allow_none=True)
+    confine = Dict()
 
     def format_kernel_cmd(self, extra_arguments=None):
-        return [*self.wrapper, *super().format_kernel_cmd(extra_arguments)]
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return cmd if self.zygote is not None else [*self.wrapper, *cmd]
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.zygote is not None and self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self,
+                                               zygote=self.zygote, confine=self.confine)
+        return await super()._async_pre_start_kernel(**kw)
 
 
 def _asked_exit(reply: dict | None) -> bool:
@@ -106,8 +140,8 @@ async def _stop(km: SandboxedKernelManager, client: CappedNotebookClient) -> Non
         await km.shutdown_kernel(now=True)
 
 
-async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits,
-                        replies: dict[int, dict]) -> tuple[SandboxedKernelManager, CappedNotebookClient]:
+async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits, replies: dict[int, dict],
+                        pool: Zygote | None = None) -> tuple[SandboxedKernelManager, CappedNotebookClient]:
     """A sandboxed kernel for ``nb`` and the client that runs it.
 
     jupyter_client picks free ports and the kernel binds them a moment later; on a busy machine another
@@ -117,7 +151,9 @@ async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits,
     cpu_s = int(limits.submission_timeout * (os.cpu_count() or 1)) + 60  # stops detached busy loops too
     for attempt in range(1, START_TRIES + 1):
         km = SandboxedKernelManager(kernel_name="python3",
-                                    wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s))
+                                    wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s),
+                                    zygote=pool, confine={"memory_mb": limits.memory_mb,
+                                                          "write": [str(workdir.parent)], "cpu_s": cpu_s})
         client = CappedNotebookClient(nb, km=km, limits=limits, timeout=limits.cell_timeout, allow_errors=True,
                                       interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
                                       store_widget_state=False, resources={"metadata": {"path": str(workdir)}},
@@ -135,12 +171,12 @@ async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits,
                 raise
 
 
-async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: float,
-                    skip: dict[int, CellResult], results: list[CellResult]) -> tuple[int | None, str]:
+async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: float, skip: dict[int, CellResult],
+                    results: list[CellResult], pool: Zygote | None = None) -> tuple[int | None, str]:
     """Run every code cell not in ``skip`` in a fresh kernel; return (index, why) of a cell that
     timed out or killed the kernel, or (None, "") when the notebook finished or time ran out."""
     replies: dict[int, dict] = {}
-    km, client = await _start_kernel(nb, workdir, env, limits, replies)
+    km, client = await _start_kernel(nb, workdir, env, limits, replies, pool)
     try:
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -171,8 +207,10 @@ async def _run_once(nb, workdir: Path, env: dict, limits: Limits, deadline: floa
         await _stop(km, client)
 
 
-async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict | None = None) -> RunResult:
-    """Execute a copy of ``nb`` with its kernel confined to ``workdir.parent``; see the module docstring."""
+async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict | None = None,
+                       pool: Zygote | None = None) -> RunResult:
+    """Execute a copy of ``nb`` with its kernel confined to ``workdir.parent``; see the module docstring.
+    With ``pool`` (:class:`.zygote.Zygote`), kernels are forked warm from it instead of started cold."""
     t0 = time.monotonic()
     deadline = t0 + limits.submission_timeout
     env = env if env is not None else kernel_env(workdir.parent, device=limits.device)
@@ -184,7 +222,7 @@ async def run_notebook(nb, workdir: Path, limits: Limits = Limits(), env: dict |
         work = copy.deepcopy(nb)
         results = [CellResult() for _ in work.cells]
         try:
-            bad, why = await asyncio.wait_for(_run_once(work, workdir, env, limits, deadline, skip, results),
+            bad, why = await asyncio.wait_for(_run_once(work, workdir, env, limits, deadline, skip, results, pool),
                                               timeout=max(0.0, deadline - time.monotonic()) + 30)
         except asyncio.TimeoutError:  # kernel start or shutdown hung past the deadline
             bad, why = None, ""

@@ -19,7 +19,7 @@ import resource
 import sys
 from pathlib import Path
 
-__all__ = ["landlock_abi", "restrict_writes", "apply_limits", "wrapper_command", "main"]
+__all__ = ["landlock_abi", "restrict_writes", "apply_limits", "confine", "wrapper_command", "main"]
 
 # Landlock syscalls (same numbers on x86_64 and aarch64) and the filesystem rights that write.
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -115,6 +115,20 @@ def apply_limits(memory_mb: int, cpu_s: int | None = None, file_mb: int = 1024) 
     return refused
 
 
+def confine(memory_mb: int, write: list[str], cpu_s: int | None = None, require_landlock: bool = False) -> None:
+    """Put this process under the grading limits: writes only beneath ``write`` (plus /dev/null and
+    /dev/shm), then the resource caps of :func:`apply_limits`. What the wrapper command does before it
+    ``exec``s the kernel, and what a kernel forked by the warm pool does before it starts."""
+    # /dev/null and shared memory (torch DataLoader workers) must stay writable for ordinary code.
+    allowed = [Path(w) for w in write] + [Path("/dev/null"), Path("/dev/shm")]
+    if not restrict_writes(allowed) and require_landlock:
+        raise RuntimeError("Landlock is not available on this kernel, so writes cannot be confined; "
+                           "grade inside a container or VM, or drop --require-landlock.")
+    refused = apply_limits(memory_mb, cpu_s)
+    if refused:
+        print(f"course grade: this system refused {', '.join(refused)}", file=sys.stderr)
+
+
 def wrapper_command(memory_mb: int, writable: list[Path], cpu_s: int | None = None,
                     require_landlock: bool = False) -> list[str]:
     """The argv prefix that runs a command under these limits (put the command after it)."""
@@ -140,14 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("give the command to run after --")
-    # /dev/null and shared memory (torch DataLoader workers) must stay writable for ordinary code.
-    allowed = [Path(w) for w in args.write] + [Path("/dev/null"), Path("/dev/shm")]
-    if not restrict_writes(allowed) and args.require_landlock:
-        sys.exit("Landlock is not available on this kernel, so writes cannot be confined; "
-                 "grade inside a container or VM, or drop --require-landlock.")
-    refused = apply_limits(args.memory_mb, args.cpu_s)
-    if refused:
-        print(f"course grade: this system refused {', '.join(refused)}", file=sys.stderr)
+    try:
+        confine(args.memory_mb, args.write, args.cpu_s, args.require_landlock)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
     os.execvp(command[0], command)
 
 
