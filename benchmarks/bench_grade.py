@@ -3,19 +3,23 @@ submissions (K copies of one lesson's solution) on the same machine, in one run.
 
     (a) nbgrader   ``nbgrader autograde`` in a throwaway nbgrader course (generate_assignment first, untimed),
                    its kernels with the same environment as the grader's (smoke profile, offline, CPU);
-    (b) course     ``course grade SUBMISSIONS --lesson NN --jobs N`` into a fresh CSV (nothing resumed);
-    (c) limit      the physical limit: each submission's own execution time (the sum of its cells' run
+    (b) course     ``course grade SUBMISSIONS --lesson NN --jobs N`` into a fresh CSV (nothing resumed):
+                   kernels forked from the warm pool;
+    (c) cold       the same with ``--cold``: every kernel started cold, as nbgrader's are;
+    limit          the physical limit: each submission's own execution time (the sum of its cells' run
                    times in the executed notebook, from nbclient's timing metadata) summed over the K
-                   submissions and divided by the cores.
+                   submissions and divided by the cores. Two of them: the cells as a cold kernel runs them
+                   (nbgrader's executed copies: what running the notebook costs, imports included) and as
+                   course grade's warm kernels run them (the imports the pool did once are not in them).
 
-Rounds alternate the order (a b, then b a) so a machine getting busier or quieter slows both alike; the
+Rounds alternate the order (a b c, then c b a) so a machine getting busier or quieter slows all alike; the
 load average is printed with each timing. Prints submissions per minute for each way, the ratio
-course/nbgrader within each round, course time / limit, and that both gave every submission the same score.
-Where the time of one submission goes: kernel start and the rest of the grader's overhead (wall time of a
-submission minus its cells), the setup cell (imports), the lesson's other cells.
+course/nbgrader within each round, course time / each limit, and that every way gave every submission the
+same score. Where the time of one submission goes: kernel start and the rest of the grader's overhead
+(wall time of a submission minus its cells), the setup cell (imports), the lesson's other cells.
 
     python benchmarks/bench_grade.py                      # lesson 02, 6 copies, --jobs 2, 2 rounds
-    python benchmarks/bench_grade.py --lesson 01 --copies 4 --rounds 1
+    python benchmarks/bench_grade.py --copies 24 --rounds 1  # a bigger class: start-up costs matter less
 """
 from __future__ import annotations
 
@@ -86,11 +90,12 @@ def run_nbgrader(tmp: Path, course: Path, name: str) -> tuple[float, dict[str, f
         return wall, {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f)}
 
 
-def run_course(tmp: Path, course: Path, name: str, jobs: int, n: int) -> tuple[float, dict[str, float], Path]:
-    out = tmp / f"course-{n}" / "grades.csv"
+def run_course(tmp: Path, course: Path, name: str, jobs: int, n: int, cold: bool = False):
+    out = tmp / f"course-{n}{'-cold' if cold else ''}" / "grades.csv"
     t0 = time.perf_counter()
     subprocess.run([BIN / "course", "grade", str(course / "submitted"), "--lesson", name, "--out", str(out),
-                    "--jobs", str(jobs), "--quiet"], cwd=ROOT, check=True, env=_env(tmp), stdout=subprocess.DEVNULL)
+                    "--jobs", str(jobs), "--quiet", *(["--cold"] if cold else [])],
+                   cwd=ROOT, check=True, env=_env(tmp), stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     with out.open() as f:
         rows = list(csv.DictReader(f))
@@ -125,35 +130,47 @@ def main() -> None:
         tmp = Path(t)
         course, name = _course_dir(tmp, lesson, args.copies)
         results = []
+        names = {"a": "nbgrader", "b": "course  ", "c": "cold    "}
         for r in range(args.rounds):
             got = {}
-            for way in (("a", "b") if r % 2 == 0 else ("b", "a")):
+            for way in ("a", "b", "c") if r % 2 == 0 else ("c", "b", "a"):
                 load = _load()
                 if way == "a":
-                    got["a"] = (*run_nbgrader(tmp, course, name), load)
+                    wall, scores = run_nbgrader(tmp, course, name)
+                    got["a"] = (wall, scores, load, None, None)
+                    nb_cells = [sum(cell_seconds(p)) for p in sorted((course / "autograded").rglob("*.ipynb"))]
                 else:
-                    wall, scores, out, kernel_s = run_course(tmp, course, name, args.jobs, r)
-                    got["b"] = (wall, scores, load, out, kernel_s)
-                print(f"round {r + 1} {'nbgrader' if way == 'a' else 'course  '}: {got[way][0]:6.1f} s "
+                    wall, scores, out, kernel_s = run_course(tmp, course, name, args.jobs, r, cold=way == "c")
+                    got[way] = (wall, scores, load, out, kernel_s)
+                print(f"round {r + 1} {names[way]}: {got[way][0]:6.1f} s "
                       f"({60 * args.copies / got[way][0]:.2f} submissions/min), load before {load}, after {_load()}")
-            results.append(got)
-        execd = results[-1]["b"][3].with_name("grades-executed")
-        cells = [(p.name, cell_seconds(p)) for p in sorted(execd.glob("*.ipynb"))]
-        own = [sum(t) for _, t in cells]
-        limit = sum(own) / cores
-        k, jobs = args.copies, min(args.jobs, args.copies)
-        slowest = sorted(range(len(cells[0][1])), key=lambda i: -cells[0][1][i])[:3]
-        print(f"\nper submission (last round): its cells {sum(own) / k:.1f} s (slowest cells: "
-              + ", ".join(f"#{i} {cells[0][1][i]:.1f} s" for i in slowest) + ")")
-        for i, got in enumerate(results):
-            a, b, kernel_s = got["a"][0], got["b"][0], got["b"][4]
-            same = got["a"][1] == got["b"][1]
-            print(f"round {i + 1}: course/nbgrader speed {a / b:.2f}x; course time / limit {b / limit:.2f}; "
-                  f"per submission: kernel start + sandbox + scoring {(kernel_s - sum(own)) / k:.1f} s; "
-                  f"grader start-up and the rest {(b * jobs - kernel_s) / k:.1f} s; same scores: {same} "
-                  f"({sorted(set(got['a'][1].values()))})")
-        print(f"limit: {limit:.1f} s ({60 * k / limit:.2f} submissions/min) = sum of each submission's "
-              f"cells {sum(own):.1f} s / {cores} cores")
+            results.append((got, nb_cells))
+        report(results, args, cores)
+
+
+def report(results, args, cores: int) -> None:
+    k, jobs = args.copies, min(args.jobs, args.copies)
+    got, nb_cells = results[-1]
+    cells = [(p.name, cell_seconds(p)) for p in sorted(got["b"][3].with_name("grades-executed").glob("*.ipynb"))]
+    warm_own = [sum(t) for _, t in cells]
+    cold_own = [sum(cell_seconds(p)) for p in sorted(got["c"][3].with_name("grades-executed").glob("*.ipynb"))]
+    limit_cold, limit_warm = sum(nb_cells) / cores, sum(warm_own) / cores
+    slowest = sorted(range(len(cells[0][1])), key=lambda i: -cells[0][1][i])[:3]
+    print(f"\nper submission (last round): its cells {sum(nb_cells) / k:.1f} s in nbgrader's cold kernels, "
+          f"{sum(cold_own) / k:.1f} s in course grade's cold kernels, {sum(warm_own) / k:.1f} s in its warm ones "
+          "(slowest warm cells: " + ", ".join(f"#{i} {cells[0][1][i]:.1f} s" for i in slowest) + ")")
+    for i, (got, _) in enumerate(results):
+        a, b, c = got["a"][0], got["b"][0], got["c"][0]
+        same = got["a"][1] == got["b"][1] == got["c"][1]
+        print(f"round {i + 1}: course/nbgrader speed {a / b:.2f}x (cold: {a / c:.2f}x); course time / limit "
+              f"{b / limit_cold:.2f} (cold cells), {b / limit_warm:.2f} (its own warm cells); cold course time / "
+              f"limit {c / limit_cold:.2f}; per warm submission: kernel start + sandbox + scoring "
+              f"{(got['b'][4] - sum(warm_own)) / k:.2f} s, grader start-up and the rest "
+              f"{(b * jobs - got['b'][4]) / k:.2f} s; same scores: {same} ({sorted(set(got['a'][1].values()))})")
+    print(f"limit (cold cells): {limit_cold:.1f} s ({60 * k / limit_cold:.2f} submissions/min) = the cells of "
+          f"nbgrader's executed copies, {sum(nb_cells):.1f} s / {cores} cores")
+    print(f"limit (warm cells): {limit_warm:.1f} s ({60 * k / limit_warm:.2f} submissions/min) = the cells of "
+          f"course grade's executed copies, {sum(warm_own):.1f} s / {cores} cores")
 
 
 if __name__ == "__main__":

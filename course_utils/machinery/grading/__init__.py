@@ -6,6 +6,8 @@
     sheet     grades.csv: rows keyed by (student, lesson, file), kept across runs, formula-safe text
     runner    executes one notebook in a sandboxed kernel with time limits and capped output, on the CPU
     sandbox   the kernel's limits: address-space cap, writes confined to its temp dir (Landlock)
+    zygote    the warm kernel pool: kernels forked from one helper that imported the lessons' imports once
+              (preload: which imports; zygote_serve: the helper's side)
     audit     plausible wrong answers through each lesson's visible checks and the grader (``course audit``)
     cli       the ``course student``, ``course grade`` and ``course audit`` commands
 
