@@ -48,11 +48,11 @@ print("DRAW", random.random(), np.random.rand())
 """
 
 
-def _run(tmp_path: Path, name: str, sources: list[str], pool=None):
+def _run(tmp_path: Path, name: str, sources: list[str], pool=None, limits: Limits = LIMITS):
     root = tmp_path / name
     (root / "work").mkdir(parents=True)
     nb = new_notebook(cells=[new_code_cell(s) for s in sources])
-    return asyncio.run(run_notebook(nb, root / "work", LIMITS, kernel_env(root), pool))
+    return asyncio.run(run_notebook(nb, root / "work", limits, kernel_env(root), pool))
 
 
 def _probe(run) -> tuple[dict, str]:
@@ -84,9 +84,12 @@ def test_forked_kernels_do_not_share_random_state(tmp_path, pool):
 
 
 def test_a_forked_kernel_that_dies_is_replaced_and_a_runaway_cell_skipped(tmp_path, pool):
-    run = _run(tmp_path, "die", ["import os\nos._exit(1)", "while True:\n    pass", "print('after')"], pool)
-    assert [r.status for r in run.cells] == ["died", "timeout", "ok"] or run.out_of_time
+    run = _run(tmp_path, "die", ["import os\nos._exit(1)", "while True:\n    pass", "print('after')"], pool,
+               Limits(cell_timeout=2, submission_timeout=60, memory_mb=4096))
+    assert [r.status for r in run.cells] == ["died", "timeout", "ok"] and not run.out_of_time
     assert run.cells[2].stdout.strip() == "after" and not pool.broken
+    assert run.notes == ["cell 0 killed the kernel; re-ran the notebook without it",
+                         "cell 1 timed out; re-ran the notebook without it"]
 
 
 def test_a_memory_hog_meets_the_same_cap_warm(tmp_path, pool):

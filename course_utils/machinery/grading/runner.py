@@ -12,7 +12,8 @@ Stored output is capped (:class:`Limits`): a cell keeps at most ``cell_text_mb``
 8 KB); what comes after is dropped as it arrives, so a print loop that runs until the time limit costs
 the grader no memory. Errors and results (what scoring reads) are always kept, shortened if need be.
 Kernels run on the CPU unless ``Limits.device`` says otherwise (a GPU kernel needs far more address
-space than the memory cap allows).
+space than the memory cap allows). Given a warm pool (:mod:`.zygote`), each kernel is forked from it under
+the same limits instead of started cold; where the pool cannot serve, the kernel starts cold.
 """
 from __future__ import annotations
 
