@@ -156,3 +156,17 @@ def test_preload_for_imports_nothing_heavy_in_the_grader():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parents[1], timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_kernel_with_other_thread_or_device_settings_is_not_forked_from_the_pool(tmp_path, pool):
+    root = tmp_path / "other"
+    (root / "work").mkdir(parents=True)
+    env = kernel_env(root, threads=2)  # the pool imported numpy (and its BLAS threads) with 1
+    assert not pool.fits(env) and pool.fits(kernel_env(root))
+    nb = new_notebook(cells=[new_code_cell("import os\nprint(os.getppid(), os.environ['OMP_NUM_THREADS'])")])
+    run = asyncio.run(run_notebook(nb, root / "work", LIMITS, env, pool))
+    import os
+
+    assert run.cells[0].stdout.split() == [str(os.getpid()), "2"] and not pool.broken  # started cold, by us
+    warm = asyncio.run(run_notebook(nb, root / "work", LIMITS, kernel_env(root), pool))
+    assert warm.cells[0].stdout.split() == [str(pool.proc.pid), "1"]  # forked by the pool

@@ -73,11 +73,11 @@ class ForkProvisioner(LocalProvisioner):
     confine = Dict()
 
     async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
-        cwd = kwargs.get("cwd") or os.getcwd()
-        if not self.zygote.broken and matches(cmd):
+        cwd, env = kwargs.get("cwd") or os.getcwd(), kwargs.get("env") or dict(os.environ)
+        if not self.zygote.broken and matches(cmd) and self.zygote.fits(env):
             try:
-                self.process = await asyncio.to_thread(self.zygote.spawn, cmd, kwargs.get("env") or dict(os.environ),
-                                                       cwd, kwargs.get("stdout"), kwargs.get("stderr"), self.confine)
+                self.process = await asyncio.to_thread(self.zygote.spawn, cmd, env, cwd, kwargs.get("stdout"),
+                                                       kwargs.get("stderr"), self.confine)
             except RuntimeError:
                 pass  # the pool failed (its reason is in zygote.broken): this kernel starts cold
             else:

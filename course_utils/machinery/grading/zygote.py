@@ -34,7 +34,10 @@ __all__ = ["PRELOAD", "Zygote", "ForkedKernel", "supported", "start", "threads_p
 
 # What the helper imports when nobody says (``course grade`` passes :func:`.preload.preload_for` its lessons).
 PRELOAD = ("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "torch", "matplotlib.pyplot")
-_READY_S = 300  # the helper's imports on a loaded machine
+_READY_S = 300
+# What the preloaded imports may read from the environment: a kernel whose values differ starts cold.
+_IMPORT_SETTINGS = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "COURSE_DEVICE", "COURSE_PROFILE", "MPLBACKEND",
+                    "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH")  # the helper's imports on a loaded machine
 
 
 def supported() -> bool:
@@ -126,8 +129,13 @@ class Zygote:
                                      env=env, cwd=root, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log, start_new_session=True)
         theirs.close()
+        self.env = dict(env)
         self.sock, self._lock, self.ready = ours, threading.Lock(), None
         self.broken = ""  # why the pool stopped forking (kernels then start cold)
+
+    def fits(self, env: dict) -> bool:
+        """Whether a kernel with ``env`` may be forked from here: the settings the imports read are the same."""
+        return all(self.env.get(k) == env.get(k) for k in _IMPORT_SETTINGS)
 
     def _wait_ready(self) -> None:
         if self.ready is None:
