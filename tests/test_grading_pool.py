@@ -23,7 +23,7 @@ PRELOAD = (*BASE, "numpy")
 
 # What a notebook can see of its kernel; the kernel's own folder is written as ROOT so two runs compare.
 PROBE = r"""
-import json, os, random, resource, sys, tempfile
+import json, os, random, resource, signal, sys, tempfile
 import numpy as np
 root = os.path.dirname(os.getcwd())
 def rel(x):
@@ -36,12 +36,15 @@ except PermissionError:
 seen = {
     "cwd": rel(os.getcwd()), "path": [rel(p) for p in sys.path], "argv0": os.path.basename(sys.argv[0]),
     "argv": [a if not a.endswith(".json") else "CONN" for a in sys.argv[1:]],
+    "orig_argv": [a if not a.endswith(".json") else "CONN" for a in sys.orig_argv],
+    "umask": os.umask(0o022), "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
     "env": {k: rel(v) for k, v in os.environ.items() if k != "JPY_PARENT_PID"}, "parent": "JPY_PARENT_PID" in os.environ,
     "tmp": rel(tempfile.gettempdir()), "limits": [resource.getrlimit(getattr(resource, n))
                                                  for n in ("RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_CORE")],
     "cpu_limit_set": resource.getrlimit(resource.RLIMIT_CPU)[0] != resource.RLIM_INFINITY,
     "session_leader": os.getsid(0) == os.getpid(), "write_outside": wrote, "name": __name__,
     "stdin": sys.stdin is None or not sys.stdin.isatty(), "shell": type(get_ipython()).__name__,
+    "signals": {n: str(signal.getsignal(getattr(signal, n))) for n in ("SIGINT", "SIGPIPE", "SIGCHLD", "SIGTERM")},
 }
 print(json.dumps(seen))
 print("DRAW", random.random(), np.random.rand())

@@ -155,7 +155,8 @@ class Zygote:
                     raise RuntimeError(self.broken)
                 try:
                     self._wait_ready()
-                    request = {"argv": cmd[3:], "env": dict(env), "cwd": str(cwd), "confine": confine}
+                    request = {"python": cmd[0], "argv": cmd[3:], "env": dict(env), "cwd": str(cwd),
+                               "confine": confine}
                     socket.send_fds(self.sock, [json.dumps(request).encode()],
                                     [null, *(fd if fd is not None else null for fd in fds)])
                     reply = json.loads(self.sock.recv(1 << 16) or b'{"error": "the helper exited"}')

@@ -15,12 +15,12 @@ from .zygote import _stat
 
 __all__ = ["serve"]
 
+
 def _become_kernel(sock: socket.socket, request: dict, fds: list[int], base_path: list[str]) -> None:
     """In the forked child: take the request's place and run the kernel; never returns."""
     code = 1
     try:
         import random
-        import signal
 
         sock.close()
         os.setsid()
@@ -28,8 +28,8 @@ def _become_kernel(sock: socket.socket, request: dict, fds: list[int], base_path
             os.dup2(fd, target)
         for fd in fds:
             os.close(fd)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+        # Signal dispositions stay as Python set them at start-up (SIGPIPE ignored, SIGINT raising
+        # KeyboardInterrupt): the helper changes none, so the child has a cold kernel's.
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"], JPY_PARENT_PID=str(os.getppid()))
@@ -43,11 +43,14 @@ def _become_kernel(sock: socket.socket, request: dict, fds: list[int], base_path
         import ipykernel_launcher
 
         sys.argv = [ipykernel_launcher.__file__, *request["argv"]]
+        sys.orig_argv = [request["python"], "-m", "ipykernel_launcher", *request["argv"]]
         sys.path[:] = base_path  # as ipykernel_launcher leaves it; IPython then puts "" first
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance(argv=[*request["argv"], f"--IPKernelApp.parent_handle={os.getppid()}"])
         code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except BaseException:  # noqa: BLE001 - whatever happens, this child must not return into the helper
         import traceback
 
