@@ -87,6 +87,11 @@ def _course_module(dotted: str) -> str | None:
     return None
 
 
+def _resolved(name: str) -> str:
+    """``name``, or for a course name the module it needs (:func:`_course_module`)."""
+    return (_course_module(name) or name) if name.startswith("course_utils") else name
+
+
 def _code(cell_source: str) -> str:
     """A cell's Python, with IPython's ``%magic`` and ``!shell`` lines left out."""
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in cell_source.splitlines())
@@ -111,7 +116,7 @@ def preload_for(lessons: list[Path]) -> tuple[str, ...]:
                 wanted |= _module_level_imports(ast.parse(_code(source)))
             except SyntaxError:
                 continue
-    wanted = {_course_module(m) or m if m.startswith("course_utils") else m for m in wanted}
+    wanted = {_resolved(m) for m in wanted}
     deps: dict[str, set[str]] = {}
     todo = [m for m in wanted if m.startswith("course_utils")]
     while todo:  # follow the course library's own module-level imports
@@ -121,8 +126,7 @@ def preload_for(lessons: list[Path]) -> tuple[str, ...]:
             continue
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         texts.append(path.read_text(encoding="utf-8"))
-        deps[name] = {_course_module(m) or m if m.startswith("course_utils") else m
-                      for m in _module_level_imports(ast.parse(texts[-1]), package)}
+        deps[name] = {_resolved(m) for m in _module_level_imports(ast.parse(texts[-1]), package)}
         todo.extend(m for m in deps[name] if m.startswith("course_utils"))
 
     def ok(name: str, seen: frozenset = frozenset()) -> bool:

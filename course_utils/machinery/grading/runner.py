@@ -34,7 +34,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import Any, Dict, List, Type, Unicode
+from traitlets import Any, Dict, Type
 
 from .capture import CappedNotebookClient, cut_note
 from .limits import Limits, kernel_env
@@ -67,24 +67,23 @@ class RunResult:
 
 
 class ForkProvisioner(LocalProvisioner):
-    """Starts the kernel by asking the warm pool (:mod:`.zygote`) to fork one, under the same limits."""
-
-    zygote = Any(None)
-    confine = Dict()
+    """Starts the kernel by asking its manager's warm pool (:mod:`.zygote`) to fork one, under the manager's
+    limits; a kernel the pool cannot be starts cold, through the sandbox wrapper."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
-        cwd, env = kwargs.get("cwd") or os.getcwd(), kwargs.get("env") or dict(os.environ)
-        if not self.zygote.broken and matches(cmd) and self.zygote.fits(env):
+        pool, cwd = self.parent.zygote, kwargs.get("cwd") or os.getcwd()
+        env = kwargs.get("env") or dict(os.environ)
+        if not pool.broken and matches(cmd) and pool.fits(env):
             try:
-                self.process = await asyncio.to_thread(self.zygote.spawn, cmd, env, cwd, kwargs.get("stdout"),
-                                                       kwargs.get("stderr"), self.confine)
+                self.process = await asyncio.to_thread(pool.spawn, cmd, env, cwd, kwargs.get("stdout"),
+                                                       kwargs.get("stderr"), self.parent.confine)
             except RuntimeError:
                 pass  # the pool failed (its reason is in zygote.broken): this kernel starts cold
             else:
                 self.pid = self.pgid = self.process.pid  # the child made itself a session leader
                 self.cwd = cwd
                 return self.connection_info
-        return await super().launch_kernel([*self.parent.wrapper, *cmd], **kwargs)  # a kernel the pool cannot be
+        return await super().launch_kernel(self.parent.wrapped(cmd), **kwargs)
 
 
 class QuickReadyClient(AsyncKernelClient):
@@ -121,23 +120,27 @@ class QuickReadyClient(AsyncKernelClient):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through :mod:`course_utils.machinery.grading.sandbox`, or
-    forks it from the warm pool when it has one (``zygote``) under the same limits (``confine``)."""
+    """A kernel manager that starts the kernel under the grading limits (``confine``: the arguments of
+    :func:`.sandbox.confine`) through the :mod:`course_utils.machinery.grading.sandbox` wrapper, or forks
+    it from the warm pool when it has one (``zygote``) under the same limits."""
 
-    wrapper = List(Unicode(), help="argv prefix put before the kernel command")
+    confine = Dict(help="memory_mb, write (folders) and cpu_s, as sandbox.confine takes them")
     client_factory = Type(QuickReadyClient, klass=AsyncKernelClient)
     zygote = Any(None, allow_none=True)
-    confine = Dict()
+
+    def wrapped(self, cmd: list[str]) -> list[str]:
+        """``cmd`` behind the sandbox wrapper, which applies ``confine`` and then execs it."""
+        c = self.confine
+        return [*wrapper_command(c["memory_mb"], [Path(w) for w in c["write"]], c["cpu_s"]), *cmd]
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        return cmd if self.zygote is not None else [*self.wrapper, *cmd]
+        return cmd if self.zygote is not None else self.wrapped(cmd)
 
     async def _async_pre_start_kernel(self, **kw):
         if self.zygote is not None and self.provisioner is None:
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self,
-                                               zygote=self.zygote, confine=self.confine)
+            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
 
 
@@ -188,10 +191,8 @@ async def _start_kernel(nb, workdir: Path, env: dict, limits: Limits, replies: d
     """
     cpu_s = int(limits.submission_timeout * (os.cpu_count() or 1)) + 60  # stops detached busy loops too
     for attempt in range(1, START_TRIES + 1):
-        km = SandboxedKernelManager(kernel_name="python3",
-                                    wrapper=wrapper_command(limits.memory_mb, [workdir.parent], cpu_s),
-                                    zygote=pool, confine={"memory_mb": limits.memory_mb,
-                                                          "write": [str(workdir.parent)], "cpu_s": cpu_s})
+        km = SandboxedKernelManager(kernel_name="python3", zygote=pool, confine={
+            "memory_mb": limits.memory_mb, "write": [str(workdir.parent)], "cpu_s": cpu_s})
         client = CappedNotebookClient(nb, km=km, limits=limits, timeout=limits.cell_timeout, allow_errors=True,
                                       interrupt_on_timeout=False, kernel_name="python3", startup_timeout=60,
                                       store_widget_state=False, resources={"metadata": {"path": str(workdir)}},

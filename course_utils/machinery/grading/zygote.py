@@ -4,8 +4,7 @@ A cold grading kernel starts Python, imports ipykernel, and then the lesson's fi
 matplotlib and the course library: about 2 s of CPU per submission (3 s with torchvision) before any
 answer runs, paid again for every submission. :class:`Zygote` starts one helper process per ``course grade``
 run that imports the lessons' own module-level imports once (:mod:`.preload`; in the kernels' own
-environment: same profile, threads, device, backend)
-and then forks a kernel for each submission on request. A forked kernel starts in milliseconds with those
+environment: same profile, threads, device, backend) and then forks a kernel for each submission on request. A forked kernel starts in milliseconds with those
 modules already in ``sys.modules``; everything else is what a cold kernel gets, set in the child before
 the kernel starts: its own environment, working folder, stdin/stdout/stderr, session (process group),
 the same sandbox (:func:`.sandbox.confine`: write confinement and resource caps), ``sys.argv`` and
@@ -22,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,10 +34,10 @@ __all__ = ["PRELOAD", "Zygote", "ForkedKernel", "supported", "start", "threads_p
 
 # What the helper imports when nobody says (``course grade`` passes :func:`.preload.preload_for` its lessons).
 PRELOAD = ("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "torch", "matplotlib.pyplot")
-_READY_S = 300
+_READY_S = 300  # seconds to wait for the helper's imports, on a loaded machine
 # What the preloaded imports may read from the environment: a kernel whose values differ starts cold.
 _IMPORT_SETTINGS = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "COURSE_DEVICE", "COURSE_PROFILE", "MPLBACKEND",
-                    "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH")  # the helper's imports on a loaded machine
+                    "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH")
 
 
 def supported() -> bool:
@@ -108,13 +108,9 @@ class ForkedKernel:
                 pass
 
     def kill(self) -> None:
-        import signal
-
         self.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
-        import signal
-
         self.send_signal(signal.SIGTERM)
 
 
